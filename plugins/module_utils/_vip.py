@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure helpers behind the vip_status module: parse `ip -j addr`, read the
+VRRP state that the Keepalived notify hook records, and wait for a condition.
+
+Nothing here touches the system; callers pass text in and get plain data out,
+so every decision is unit tested without a host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+
+VRRP_STATES = ('MASTER', 'BACKUP', 'FAULT', 'STOP')
+
+
+class VipError(ValueError):
+    """Raised for input that cannot be parsed or a VIP that is not valid."""
+
+
+def parse_ip_addr_json(text):
+    """Turn `ip -j -4 addr show` output into a list of IPv4 addresses.
+
+    Returns a list of dicts: {interface, address, prefix, secondary, label}.
+    """
+    try:
+        links = json.loads(text or '[]')
+    except ValueError as exc:
+        raise VipError('cannot parse `ip -j addr` output: %s' % exc)
+    if not isinstance(links, list):
+        raise VipError('`ip -j addr` output is not a list')
+    result = []
+    for link in links:
+        for info in link.get('addr_info') or []:
+            if info.get('family') != 'inet':
+                continue
+            result.append({
+                'interface': link.get('ifname'),
+                'address': info.get('local'),
+                'prefix': info.get('prefixlen'),
+                'secondary': bool(info.get('secondary', False)),
+                'label': info.get('label'),
+            })
+    return result
+
+
+def find_vip(addresses, vip, interface=None, prefix=None):
+    """Return the entry of `addresses` that is the VIP, or None.
+
+    `interface` and `prefix`, when given, must match too: a VIP configured with
+    the wrong prefix or on the wrong interface does not count as held.
+    """
+    try:
+        wanted = str(ipaddress.IPv4Address(vip))
+    except ValueError as exc:
+        raise VipError('%s is not a valid IPv4 address: %s' % (vip, exc))
+    for entry in addresses:
+        if entry['address'] != wanted:
+            continue
+        if interface and entry['interface'] != interface:
+            continue
+        if prefix is not None and entry['prefix'] != prefix:
+            continue
+        return entry
+    return None
+
+
+def parse_vrrp_state(text):
+    """Parse the state file written by the notify hook.
+
+    The file holds one JSON object: {"instance", "state", "priority", "time"}.
+    Returns that dict with `state` upper-cased, or None for an empty file.
+    """
+    if not text or not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise VipError('cannot parse VRRP state file: %s' % exc)
+    if not isinstance(data, dict) or 'state' not in data:
+        raise VipError('VRRP state file has no "state" key')
+    data['state'] = str(data['state']).upper()
+    if data['state'] not in VRRP_STATES:
+        raise VipError('unknown VRRP state %r' % data['state'])
+    return data
+
+
+def effective_vrrp_state(recorded, keepalived_running):
+    """The node's VRRP state: what the hook recorded, or STOPPED when
+    Keepalived is not running (a stale file must not claim MASTER)."""
+    if not keepalived_running:
+        return 'STOPPED'
+    if recorded is None:
+        return 'UNKNOWN'
+    return recorded['state']
+
+
+def wait_until(probe, done, timeout, interval=0.1, clock=time.monotonic, sleep=time.sleep):
+    """Call `probe()` until `done(result)` is true or `timeout` seconds pass.
+
+    Returns (result, waited_seconds, reached). The probe runs at least once,
+    so timeout=0 is a plain check.
+    """
+    start = clock()
+    while True:
+        result = probe()
+        waited = clock() - start
+        if done(result):
+            return result, waited, True
+        if waited >= timeout:
+            return result, waited, False
+        sleep(min(interval, max(timeout - waited, 0)))

@@ -1,0 +1,228 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: vip_status
+short_description: Report whether this node holds the Virtual IP, and wait for it to come or go
+version_added: 0.1.0
+description:
+  - Reads the IPv4 addresses of the node (C(ip -j addr)) and tells whether the Virtual IP is
+    configured, on which interface and with which prefix.
+  - Reports the local VRRP state that the Keepalived notify hook of the
+    M(netsocs.failover.keepalived) role records, or C(STOPPED) when Keepalived does not run.
+  - With O(state=present) or O(state=absent) it waits up to O(timeout) seconds for the VIP to
+    appear or leave, returns how long it waited, and fails when the time runs out.
+  - The module only observes; it never changes the node.
+author:
+  - Netsocs infrastructure team
+options:
+  address:
+    description: The Virtual IP (IPv4).
+    type: str
+    required: true
+    aliases: [vip]
+  interface:
+    description: Only count the VIP when it is on this interface.
+    type: str
+  prefix:
+    description: Only count the VIP when it has this prefix length.
+    type: int
+  state:
+    description:
+      - V(present) waits until this node holds the VIP, V(absent) until it does not.
+      - Omit it to report the current state without waiting.
+    type: str
+    choices: [present, absent]
+  timeout:
+    description: Seconds to wait for O(state). V(0) checks once.
+    type: float
+    default: 30
+  interval:
+    description: Seconds between two checks while waiting.
+    type: float
+    default: 0.1
+  state_file:
+    description: File where the Keepalived notify hook records the VRRP state.
+    type: path
+    default: /run/netsocs-failover/vrrp-state.json
+  pid_file:
+    description: Keepalived's PID file, used to tell whether it runs.
+    type: path
+    default: /run/keepalived.pid
+attributes:
+  check_mode:
+    support: full
+    description: The module never changes anything, so it runs unchanged in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+notes:
+  - Needs the C(ip) command from iproute2 (with JSON output, iproute2 4.13 or later).
+seealso:
+  - module: netsocs.failover.compose_state
+'''
+
+EXAMPLES = r'''
+- name: Tell whether this node holds the VIP
+  netsocs.failover.vip_status:
+    address: 192.168.1.100
+  register: vip
+
+- name: Wait until the VIP has left this node after keepalived was stopped
+  netsocs.failover.vip_status:
+    address: 192.168.1.100
+    interface: eth0
+    state: absent
+    timeout: 10
+
+- name: Wait until the peer holds the VIP, and show how long it took
+  netsocs.failover.vip_status:
+    address: 192.168.1.100
+    prefix: 24
+    state: present
+    timeout: 15
+  register: takeover
+
+- name: Show the take-over time
+  ansible.builtin.debug:
+    msg: "VIP arrived after {{ takeover.waited }} s"
+'''
+
+RETURN = r'''
+present:
+  description: Whether this node holds the VIP (on O(interface) and with O(prefix) when given).
+  returned: always
+  type: bool
+  sample: true
+interface:
+  description: Interface that carries the VIP, or V(null) when the node does not hold it.
+  returned: always
+  type: str
+  sample: eth0
+prefix:
+  description: Prefix length of the VIP on this node, or V(null).
+  returned: always
+  type: int
+  sample: 24
+vrrp_state:
+  description:
+    - VRRP state of the node, V(MASTER), V(BACKUP), V(FAULT), V(STOP) as the notify hook last
+      recorded it; V(STOPPED) when Keepalived does not run; V(UNKNOWN) when it runs but no
+      transition was recorded yet.
+  returned: always
+  type: str
+  sample: MASTER
+vrrp_priority:
+  description: Priority reported with the last transition, or V(null).
+  returned: always
+  type: int
+  sample: 150
+vrrp_since:
+  description: Time of the last recorded transition (ISO 8601), or V(null).
+  returned: always
+  type: str
+  sample: "2026-11-25T17:02:03.123456+00:00"
+keepalived_running:
+  description: Whether the Keepalived process of O(pid_file) runs.
+  returned: always
+  type: bool
+  sample: true
+waited:
+  description: Seconds spent waiting for O(state); V(0) when O(state) is not set.
+  returned: always
+  type: float
+  sample: 1.42
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.netsocs.failover.plugins.module_utils._vip import (
+    VipError,
+    effective_vrrp_state,
+    find_vip,
+    parse_ip_addr_json,
+    parse_vrrp_state,
+    wait_until,
+)
+
+
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+def keepalived_running(pid_file):
+    text = _read(pid_file)
+    if not text or not text.strip().isdigit():
+        return False
+    return os.path.exists('/proc/%s' % text.strip())
+
+
+def observe(module):
+    """Take one look at the node: the VIP and the VRRP state."""
+    params = module.params
+    ip_bin = module.get_bin_path('ip', required=True)
+    rc, out, err = module.run_command([ip_bin, '-j', '-4', 'addr', 'show'])
+    if rc != 0:
+        module.fail_json(msg='ip -j addr show failed: %s' % err.strip())
+    entry = find_vip(parse_ip_addr_json(out), params['address'],
+                     params['interface'], params['prefix'])
+    recorded = parse_vrrp_state(_read(params['state_file']))
+    running = keepalived_running(params['pid_file'])
+    return {
+        'present': entry is not None,
+        'interface': entry['interface'] if entry else None,
+        'prefix': entry['prefix'] if entry else None,
+        'vrrp_state': effective_vrrp_state(recorded, running),
+        'vrrp_priority': recorded.get('priority') if recorded else None,
+        'vrrp_since': recorded.get('time') if recorded else None,
+        'keepalived_running': running,
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            address=dict(type='str', required=True, aliases=['vip']),
+            interface=dict(type='str'),
+            prefix=dict(type='int'),
+            state=dict(type='str', choices=['present', 'absent']),
+            timeout=dict(type='float', default=30),
+            interval=dict(type='float', default=0.1),
+            state_file=dict(type='path', default='/run/netsocs-failover/vrrp-state.json'),
+            pid_file=dict(type='path', default='/run/keepalived.pid'),
+        ),
+        supports_check_mode=True,
+    )
+    wanted = module.params['state']
+    try:
+        if wanted is None:
+            result, waited = observe(module), 0.0
+        else:
+            result, waited, reached = wait_until(
+                lambda: observe(module),
+                lambda seen: seen['present'] == (wanted == 'present'),
+                module.params['timeout'], module.params['interval'])
+            if not reached:
+                module.fail_json(
+                    msg='VIP %s is still %s on this node after %.1f s' % (
+                        module.params['address'],
+                        'absent' if wanted == 'present' else 'present', waited),
+                    changed=False, waited=round(waited, 3), **result)
+    except VipError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, waited=round(waited, 3), **result)
+
+
+if __name__ == '__main__':
+    main()

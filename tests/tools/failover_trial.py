@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Fail one node of the Molecule pair for real and measure what clients see.
+
+Runs on the controller (the Docker host). It starts two probes, then acts:
+
+* a client probe that sends a fresh HTTP GET to the VIP every --interval
+  seconds and records which node answered (each node's page names it);
+* a holder probe that reads every node's addresses from inside its network
+  namespace (`nsenter --net=/proc/PID/ns/net ip -j addr`), so two holders at
+  once are caught. It never calls `docker exec`: an exec racing a
+  `docker pause` wedges the Docker daemon. A frozen node's kernel still
+  carries (and ARP-answers) the VIP; those samples are counted apart;
+* the failure (or recovery) itself: stop/start keepalived, freeze/unfreeze the
+  container, kill a container of the stack, ...
+
+It stops when the expected node holds the VIP alone and answers through it,
+then keeps watching for --settle seconds to prove the state is stable.
+Prints one JSON report; the verify playbook asserts on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+ACTIONS = {
+    'stop-keepalived': ('exec', ['systemctl', 'stop', 'keepalived']),
+    'start-keepalived': ('exec', ['systemctl', 'start', 'keepalived']),
+    'freeze': ('pause', None),
+    'unfreeze': ('unpause', None),
+    'none': ('none', None),
+}
+
+
+def parse_holders(ip_json, vip):
+    """True when `ip -j -4 addr` output lists the VIP."""
+    try:
+        links = json.loads(ip_json or '[]')
+    except ValueError:
+        return None
+    return any(info.get('local') == vip
+               for link in links for info in link.get('addr_info') or [])
+
+
+def mask_frozen(holders, frozen):
+    """A frozen node is no active holder: its kernel keeps the address (and
+    answers ARP for it), but it sends no adverts and serves no client. Returns
+    the sample with frozen nodes as None and, apart, the frozen ones that still
+    carry the VIP."""
+    return {'holders': {n: (None if n in frozen else h) for n, h in holders.items()},
+            'frozen_holders': sorted(n for n in frozen if holders.get(n))}
+
+
+def first_time(events, predicate, since=0.0):
+    """Time of the first event at or after `since` that satisfies predicate."""
+    for event in events:
+        if event['t'] >= since and predicate(event):
+            return event['t']
+    return None
+
+
+def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end):
+    """Turn the probes' records into the report's numbers.
+
+    holder_samples: [{'t', 'holders': {node: True/False/None}, 'frozen_holders': [node]}]
+                    (see mask_frozen)
+    requests:       [{'t', 'ok', 'node'}]
+    """
+    others = [n for n in nodes if n != expect]
+    dual = [s for s in holder_samples
+            if sum(1 for n in nodes if s['holders'].get(n)) > 1]
+    moved = first_time(holder_samples, lambda s: s['holders'].get(expect)
+                       and not any(s['holders'].get(o) for o in others))
+    served = first_time(requests, lambda r: r['ok'] and r['node'] == expect)
+    after = [r for r in requests if reached_at is not None and reached_at <= r['t'] <= settle_end]
+    stable = (reached_at is not None
+              and all(r['ok'] and r['node'] == expect for r in after)
+              and all(s['holders'].get(expect) and not any(s['holders'].get(o) for o in others)
+                      for s in holder_samples if s['t'] >= reached_at))
+    failed = [r for r in requests if not r['ok']]
+    wrong = [r for r in requests if r['ok'] and reached_at is not None and r['t'] > reached_at
+             and r['node'] != expect]
+    outage_start = first_time(requests, lambda r: not r['ok'] or r['node'] != expect)
+    return {
+        'vip_moved_s': round(moved, 3) if moved is not None else None,
+        'client_switched_s': round(served, 3) if served is not None else None,
+        'first_failed_request_s': round(outage_start, 3) if outage_start is not None else None,
+        'requests': len(requests),
+        'failed_requests': len(failed),
+        'wrong_node_after_switch': len(wrong),
+        'holder_samples': len(holder_samples),
+        'dual_holder_samples': len(dual),
+        'dual_holder_times': [round(s['t'], 3) for s in dual[:10]],
+        'frozen_holder_samples': sum(1 for s in holder_samples if s.get('frozen_holders')),
+        'stable': stable,
+    }
+
+
+class Trial(object):
+    def __init__(self, client, args):
+        self.client = client
+        self.args = args
+        self.nodes = args.nodes
+        self.pids = {name: client.containers.get(name).attrs['State']['Pid'] for name in self.nodes}
+        self.frozen = set(name for name in self.nodes
+                          if client.containers.get(name).attrs['State'].get('Paused'))
+        self.lock = threading.Lock()
+        self.holder_samples = []
+        self.requests = []
+        self.stop = threading.Event()
+        self.t0 = None
+
+    def now(self):
+        return time.monotonic() - self.t0
+
+    def holders(self):
+        """Read whether every node carries the VIP: True, False, or None
+        when its namespace cannot be read."""
+        result = {}
+        for name, pid in self.pids.items():
+            try:
+                out = subprocess.run(
+                    ['nsenter', '--net=/proc/%d/ns/net' % pid, 'ip', '-j', '-4', 'addr', 'show',
+                     'dev', self.args.interface],
+                    capture_output=True, text=True, timeout=2, check=True).stdout
+                result[name] = parse_holders(out, self.args.vip)
+            except (subprocess.SubprocessError, OSError):
+                result[name] = None
+        return result
+
+    def probe_holders(self):
+        while not self.stop.is_set():
+            sample = mask_frozen(self.holders(), set(self.frozen))
+            sample['t'] = self.now()
+            with self.lock:
+                self.holder_samples.append(sample)
+            time.sleep(self.args.interval)
+
+    def request(self):
+        """One fresh HTTP GET through the VIP: {'ok', 'node'[, 'error']}."""
+        url = 'http://%s:%d/' % (self.args.vip, self.args.port)
+        record = {'ok': False, 'node': None}
+        try:
+            req = urllib.request.Request(url, headers={'Connection': 'close'})
+            with urllib.request.urlopen(req, timeout=self.args.request_timeout) as resp:
+                body = resp.read(4096).decode(errors='replace')
+            record['ok'] = resp.status == 200
+            record['node'] = next((n for n in self.nodes if n in body), None)
+        except Exception as exc:  # refused, timed out, no route: a failed request
+            record['error'] = type(exc).__name__
+        return record
+
+    def probe_client(self):
+        while not self.stop.is_set():
+            started = self.now()
+            record = self.request()
+            record['t'] = self.now()  # what the client sees, it sees when the answer arrives
+            with self.lock:
+                self.requests.append(record)
+            time.sleep(max(0.0, self.args.interval - (self.now() - started)))
+
+    def act(self):
+        kind, command = ACTIONS[self.args.action]
+        container = self.client.containers.get(self.args.target) if kind != 'none' else None
+        if kind == 'exec':
+            res = container.exec_run(command)
+            if res.exit_code != 0:
+                raise RuntimeError('%s failed: %s' % (' '.join(command), res.output.decode()))
+        elif kind == 'pause':
+            self.frozen.add(self.args.target)
+            container.pause()
+        elif kind == 'unpause':
+            container.unpause()
+            self.frozen.discard(self.args.target)
+
+    def run(self):
+        self.t0 = time.monotonic()
+        before = {'served_by': self.request()['node'], 'holders': self.holders()}
+        threads = [threading.Thread(target=self.probe_holders, daemon=True),
+                   threading.Thread(target=self.probe_client, daemon=True)]
+        for thread in threads:
+            thread.start()
+        self.act()
+        acted = self.now()
+        others = [n for n in self.nodes if n != self.args.expect]
+        reached_at = None
+        while self.now() < self.args.timeout:
+            with self.lock:
+                samples = list(self.holder_samples)
+                requests = list(self.requests)
+            moved = any(s['holders'].get(self.args.expect) and not any(s['holders'].get(o) for o in others)
+                        for s in samples)
+            served = any(r['ok'] and r['node'] == self.args.expect for r in requests)
+            if moved and served:
+                reached_at = self.now()
+                break
+            time.sleep(0.02)
+        settle_end = (reached_at or self.now()) + self.args.settle
+        while self.now() < settle_end:
+            time.sleep(0.05)
+        self.stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+        report = analyse(self.holder_samples, self.requests, self.args.expect, self.nodes,
+                         reached_at, settle_end)
+        report.update({
+            'before': before,
+            'action': self.args.action, 'target': self.args.target, 'expect': self.args.expect,
+            'action_took_s': round(acted, 3), 'reached': reached_at is not None,
+            'reached_s': round(reached_at, 3) if reached_at is not None else None,
+            'timeout_s': self.args.timeout, 'interval_s': self.args.interval,
+        })
+        return report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--vip', required=True)
+    parser.add_argument('--port', type=int, default=80)
+    parser.add_argument('--interface', default='eth0')
+    parser.add_argument('--nodes', required=True, type=lambda s: s.split(','))
+    parser.add_argument('--action', required=True, choices=sorted(ACTIONS))
+    parser.add_argument('--target', default=None)
+    parser.add_argument('--expect', required=True)
+    parser.add_argument('--timeout', type=float, default=30.0)
+    parser.add_argument('--settle', type=float, default=2.0)
+    parser.add_argument('--interval', type=float, default=0.1)
+    parser.add_argument('--request-timeout', type=float, default=0.3)
+    args = parser.parse_args(argv)
+    if args.action != 'none' and not args.target:
+        parser.error('--target is required with --action %s' % args.action)
+    import docker  # the Docker SDK ships with molecule-plugins[docker]
+    report = Trial(docker.from_env(), args).run()
+    json.dump(report, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write('\n')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

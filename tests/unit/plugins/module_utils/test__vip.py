@@ -1,0 +1,118 @@
+"""Parsing and decision logic behind vip_status, on recorded `ip -j` output."""
+
+import json
+
+import pytest
+
+from ansible_collections.netsocs.failover.plugins.module_utils import _vip
+
+# Recorded on a MASTER node (iproute2 6.x): node address plus the VIP as a secondary.
+MASTER_IP_JSON = json.dumps([
+    {"ifindex": 1, "ifname": "lo", "addr_info": [
+        {"family": "inet", "local": "127.0.0.1", "prefixlen": 8, "scope": "host", "label": "lo"}]},
+    {"ifindex": 9, "ifname": "eth0", "addr_info": [
+        {"family": "inet", "local": "172.30.99.11", "prefixlen": 24, "scope": "global", "label": "eth0"},
+        {"family": "inet", "local": "172.30.99.100", "prefixlen": 24, "scope": "global",
+         "secondary": True, "label": "eth0"},
+        {"family": "inet6", "local": "fe80::1", "prefixlen": 64}]},
+])
+BACKUP_IP_JSON = json.dumps([
+    {"ifindex": 9, "ifname": "eth0", "addr_info": [
+        {"family": "inet", "local": "172.30.99.12", "prefixlen": 24, "label": "eth0"}]},
+])
+
+
+def test_parse_lists_ipv4_only():
+    addrs = _vip.parse_ip_addr_json(MASTER_IP_JSON)
+    assert [a['address'] for a in addrs] == ['127.0.0.1', '172.30.99.11', '172.30.99.100']
+    assert addrs[2] == {'interface': 'eth0', 'address': '172.30.99.100', 'prefix': 24,
+                        'secondary': True, 'label': 'eth0'}
+
+
+@pytest.mark.parametrize('text', ['', '[]', '[{"ifname": "eth0"}]'])
+def test_parse_empty(text):
+    assert _vip.parse_ip_addr_json(text) == []
+
+
+@pytest.mark.parametrize('text', ['not json', '{"a": 1}'])
+def test_parse_rejects_garbage(text):
+    with pytest.raises(_vip.VipError):
+        _vip.parse_ip_addr_json(text)
+
+
+@pytest.mark.parametrize('kwargs, found', [
+    ({}, True),
+    ({'interface': 'eth0'}, True),
+    ({'interface': 'eth1'}, False),
+    ({'prefix': 24}, True),
+    ({'prefix': 32}, False),
+])
+def test_find_vip_on_master(kwargs, found):
+    entry = _vip.find_vip(_vip.parse_ip_addr_json(MASTER_IP_JSON), '172.30.99.100', **kwargs)
+    assert (entry is not None) is found
+
+
+def test_find_vip_on_backup():
+    assert _vip.find_vip(_vip.parse_ip_addr_json(BACKUP_IP_JSON), '172.30.99.100') is None
+
+
+def test_find_vip_rejects_bad_address():
+    with pytest.raises(_vip.VipError, match='not a valid IPv4'):
+        _vip.find_vip([], '172.30.99.300')
+
+
+def test_state_file_round_trip():
+    data = _vip.parse_vrrp_state('{"instance": "VI", "state": "master", "priority": 150, "time": "t"}')
+    assert data['state'] == 'MASTER' and data['priority'] == 150
+
+
+@pytest.mark.parametrize('text', ['', '   \n'])
+def test_state_file_empty(text):
+    assert _vip.parse_vrrp_state(text) is None
+
+
+@pytest.mark.parametrize('text', ['{', '[]', '{"state": "LEADER"}', '{"priority": 1}'])
+def test_state_file_invalid(text):
+    with pytest.raises(_vip.VipError):
+        _vip.parse_vrrp_state(text)
+
+
+@pytest.mark.parametrize('recorded, running, expected', [
+    ({'state': 'MASTER'}, True, 'MASTER'),
+    ({'state': 'MASTER'}, False, 'STOPPED'),  # a stale file must not claim MASTER
+    (None, True, 'UNKNOWN'),
+    (None, False, 'STOPPED'),
+])
+def test_effective_state(recorded, running, expected):
+    assert _vip.effective_vrrp_state(recorded, running) == expected
+
+
+class FakeClock(object):
+    def __init__(self):
+        self.now = 0.0
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_wait_until_reaches():
+    fake = FakeClock()
+    results = iter([False, False, True])
+    result, waited, reached = _vip.wait_until(lambda: next(results), bool, 10, 0.5,
+                                              fake.clock, fake.sleep)
+    assert reached and result is True and waited == pytest.approx(1.0)
+
+
+def test_wait_until_times_out():
+    fake = FakeClock()
+    result, waited, reached = _vip.wait_until(lambda: False, bool, 2, 0.5, fake.clock, fake.sleep)
+    assert not reached and waited == pytest.approx(2.0)
+
+
+def test_wait_until_zero_timeout_checks_once():
+    calls = []
+    _, waited, reached = _vip.wait_until(lambda: calls.append(1), lambda r: False, 0)
+    assert calls == [1] and not reached

@@ -1,0 +1,110 @@
+"""vip_status end to end inside the module, with `ip` and the files replayed."""
+
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.netsocs.failover.plugins.modules import vip_status
+
+MASTER = json.dumps([{"ifname": "eth0", "addr_info": [
+    {"family": "inet", "local": "172.30.99.11", "prefixlen": 24},
+    {"family": "inet", "local": "172.30.99.100", "prefixlen": 24, "secondary": True}]}])
+BACKUP = json.dumps([{"ifname": "eth0", "addr_info": [
+    {"family": "inet", "local": "172.30.99.12", "prefixlen": 24}]}])
+
+
+@pytest.fixture
+def node(tmp_path, monkeypatch):
+    """A fake node: the `ip` outputs it will give in turn, its state and pid files."""
+    state = tmp_path / 'vrrp-state.json'
+    pid = tmp_path / 'keepalived.pid'
+    outputs = []
+
+    def run_command(self, args, **kwargs):
+        assert args[1:] == ['-j', '-4', 'addr', 'show']
+        return 0, outputs.pop(0) if len(outputs) > 1 else outputs[0], ''
+
+    monkeypatch.setattr(vip_status.AnsibleModule, 'get_bin_path', lambda self, name, required=False: '/sbin/ip')
+    monkeypatch.setattr(vip_status.AnsibleModule, 'run_command', run_command)
+    return {'state': state, 'pid': pid, 'outputs': outputs}
+
+
+def run(node, capsys, **params):
+    args = {'address': '172.30.99.100', 'state_file': str(node['state']), 'pid_file': str(node['pid']),
+            'interval': 0.01}
+    args.update(params)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            vip_status.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def keepalived_runs(node, state='MASTER'):
+    node['pid'].write_text('1\n')  # PID 1 always exists
+    node['state'].write_text(json.dumps({'instance': 'VI_NETSOCS', 'state': state, 'priority': 150,
+                                         'time': '2026-11-25T17:00:00+00:00'}))
+
+
+def test_master_holds_vip(node, capsys):
+    node['outputs'].append(MASTER)
+    keepalived_runs(node)
+    result = run(node, capsys)
+    assert result['present'] is True and result['changed'] is False
+    assert result['interface'] == 'eth0' and result['prefix'] == 24
+    assert result['vrrp_state'] == 'MASTER' and result['vrrp_priority'] == 150
+    assert result['keepalived_running'] is True and result['waited'] == 0
+
+
+def test_backup_without_vip(node, capsys):
+    node['outputs'].append(BACKUP)
+    keepalived_runs(node, 'BACKUP')
+    result = run(node, capsys)
+    assert result['present'] is False and result['interface'] is None
+    assert result['vrrp_state'] == 'BACKUP'
+
+
+def test_stopped_keepalived_with_stale_master_file(node, capsys):
+    node['outputs'].append(BACKUP)
+    keepalived_runs(node, 'MASTER')
+    node['pid'].write_text('999999999\n')
+    result = run(node, capsys)
+    assert result['vrrp_state'] == 'STOPPED' and result['keepalived_running'] is False
+
+
+def test_wrong_prefix_is_not_held(node, capsys):
+    node['outputs'].append(MASTER)
+    result = run(node, capsys, prefix=32)
+    assert result['present'] is False
+
+
+def test_wait_present_reached(node, capsys):
+    node['outputs'].extend([BACKUP, BACKUP, MASTER])
+    result = run(node, capsys, state='present', timeout=5)
+    assert result['present'] is True and 'failed' not in result
+    assert result['waited'] >= 0
+
+
+def test_wait_absent_times_out(node, capsys):
+    node['outputs'].append(MASTER)
+    result = run(node, capsys, state='absent', timeout=0.05)
+    assert result['failed'] is True
+    assert 'still present' in result['msg'] and result['present'] is True
+
+
+def test_check_mode_reports_the_same(node, capsys):
+    node['outputs'].append(MASTER)
+    result = run(node, capsys, _ansible_check_mode=True)
+    assert result['present'] is True and result['changed'] is False
+
+
+def test_bad_address_fails_cleanly(node, capsys):
+    node['outputs'].append(MASTER)
+    result = run(node, capsys, address='not-an-ip')
+    assert result['failed'] is True and 'not a valid IPv4' in result['msg']
+
+
+def test_ip_failure_is_reported(node, capsys, monkeypatch):
+    monkeypatch.setattr(vip_status.AnsibleModule, 'run_command', lambda self, a, **k: (1, '', 'boom'))
+    result = run(node, capsys)
+    assert result['failed'] is True and 'boom' in result['msg']

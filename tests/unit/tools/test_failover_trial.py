@@ -1,0 +1,68 @@
+"""The Molecule trial tool's analysis: timings and dual-holder detection."""
+
+import importlib.util
+import json
+import pathlib
+
+spec = importlib.util.spec_from_file_location(
+    'failover_trial', pathlib.Path(__file__).parents[2] / 'tools' / 'failover_trial.py')
+trial = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(trial)
+
+NODES = ['node-a', 'node-b']
+
+
+def holders(t, a, b):
+    return {'t': t, 'holders': {'node-a': a, 'node-b': b}}
+
+
+def req(t, node):
+    return {'t': t, 'ok': node is not None, 'node': node}
+
+
+def test_parse_holders():
+    out = json.dumps([{'ifname': 'eth0', 'addr_info': [{'local': '10.0.0.5'}, {'local': '10.0.0.100'}]}])
+    assert trial.parse_holders(out, '10.0.0.100') is True
+    assert trial.parse_holders(out, '10.0.0.101') is False
+    assert trial.parse_holders('garbage', '10.0.0.100') is None
+
+
+def test_clean_failover():
+    samples = [holders(0.0, True, False), holders(0.5, False, False), holders(1.0, False, True),
+               holders(1.5, False, True)]
+    requests = [req(0.0, 'node-a'), req(0.4, None), req(0.9, None), req(1.1, 'node-b'), req(1.6, 'node-b')]
+    report = trial.analyse(samples, requests, 'node-b', NODES, reached_at=1.1, settle_end=1.6)
+    assert report['vip_moved_s'] == 1.0
+    assert report['client_switched_s'] == 1.1
+    assert report['failed_requests'] == 2 and report['requests'] == 5
+    assert report['dual_holder_samples'] == 0 and report['stable'] is True
+    assert report['first_failed_request_s'] == 0.0
+
+
+def test_dual_holders_are_caught():
+    samples = [holders(0.0, True, False), holders(0.5, True, True), holders(1.0, False, True)]
+    report = trial.analyse(samples, [req(1.0, 'node-b')], 'node-b', NODES, 1.0, 1.5)
+    assert report['dual_holder_samples'] == 1 and report['dual_holder_times'] == [0.5]
+
+
+def test_frozen_node_is_not_an_active_holder():
+    # node-a is frozen: its kernel keeps the VIP, but only node-b serves.
+    samples = [dict(trial.mask_frozen(holders(t, True, b)['holders'], {'node-a'}), t=t)
+               for t, b in ((0.0, False), (1.0, True))]
+    assert samples[1] == {'t': 1.0, 'holders': {'node-a': None, 'node-b': True}, 'frozen_holders': ['node-a']}
+    report = trial.analyse(samples, [req(1.0, 'node-b')], 'node-b', NODES, 1.0, 1.5)
+    assert report['dual_holder_samples'] == 0 and report['vip_moved_s'] == 1.0
+    assert report['frozen_holder_samples'] == 2
+
+
+def test_flap_after_switch_is_unstable():
+    samples = [holders(1.0, False, True), holders(1.5, True, False)]
+    requests = [req(1.0, 'node-b'), req(1.5, 'node-a')]
+    report = trial.analyse(samples, requests, 'node-b', NODES, 1.0, 2.0)
+    assert report['stable'] is False and report['wrong_node_after_switch'] == 1
+
+
+def test_never_reached():
+    report = trial.analyse([holders(0.0, True, False)], [req(0.0, 'node-a')], 'node-b', NODES, None, 30)
+    assert report['vip_moved_s'] is None and report['client_switched_s'] is None
+    assert report['stable'] is False
