@@ -9,7 +9,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
-SCENARIOS ?= default
+SCENARIOS ?= default fast
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/collections
@@ -34,14 +34,21 @@ image: docker
 
 lint: $(VENV)/.installed
 	ansible-lint --offline --profile production
+	# every plugin's documentation must render
+	for m in vip_status; do ansible-doc netsocs.failover.$$m > /dev/null; done
+	ansible-doc -t filter netsocs.failover.in_network > /dev/null
+	ansible-doc -t test netsocs.failover.ipv4 > /dev/null
+	ansible-doc -t role netsocs.failover.keepalived > /dev/null
 
 unit: $(VENV)/.installed
 	pytest tests/unit
 
 molecule: setup
+	rm -f reports/failover-*.txt
 	for s in $(SCENARIOS); do \
 	  NETSOCS_NODE_IMAGE=$$(cat .node-image) molecule test --scenario-name $$s; \
 	done
+	@echo; echo "== Measured failover times (reports/) =="; cat reports/failover-*.txt
 
 clean:
 	-for s in $(SCENARIOS); do molecule destroy --scenario-name $$s; done
