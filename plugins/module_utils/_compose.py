@@ -1,0 +1,84 @@
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure helpers behind the compose_state module: parse `docker compose ps`
+JSON and decide what to do to reach a wanted state. No I/O here."""
+
+from __future__ import annotations
+
+import json
+
+STATES = ('running', 'stopped', 'restarted')
+
+
+class ComposeError(ValueError):
+    """Raised for `docker compose ps` output that cannot be parsed."""
+
+
+def parse_ps(text):
+    """Parse `docker compose ps --all --format json`.
+
+    Compose before 2.21 prints one JSON array; 2.21 and later print one JSON
+    object per line. Both become a list of
+    {name, service, state, health, exit_code}, sorted by service then name.
+    """
+    text = (text or '').strip()
+    if not text:
+        return []
+    try:
+        if text.startswith('['):
+            items = json.loads(text)
+        else:
+            items = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as exc:
+        raise ComposeError('cannot parse `docker compose ps` output: %s' % exc)
+    result = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ComposeError('unexpected `docker compose ps` entry: %r' % (item,))
+        result.append({
+            'name': item.get('Name'),
+            'service': item.get('Service'),
+            'state': (item.get('State') or '').lower(),
+            'health': (item.get('Health') or '').lower(),
+            'exit_code': item.get('ExitCode'),
+        })
+    return sorted(result, key=lambda c: (c['service'] or '', c['name'] or ''))
+
+
+def running_count(containers):
+    return sum(1 for c in containers if c['state'] == 'running')
+
+
+def decide(wanted, containers, min_running):
+    """The action that takes the project from `containers` to `wanted`.
+
+    running:   'up' when fewer than min_running containers run, else 'none';
+    restarted: 'up' when fewer than min_running run (a start is the restart),
+               else 'restart';
+    stopped:   'down' while any container of the project exists, else 'none'.
+    """
+    if wanted not in STATES:
+        raise ValueError('unknown state %r' % (wanted,))
+    running = running_count(containers)
+    if wanted == 'stopped':
+        return 'down' if containers else 'none'
+    if running < min_running:
+        return 'up'
+    return 'restart' if wanted == 'restarted' else 'none'
+
+
+def compose_args(action, timeout):
+    """The `docker compose` sub-command for an action."""
+    return {
+        'up': ['up', '--detach', '--no-recreate', '--wait', '--wait-timeout', str(int(timeout))],
+        'restart': ['restart', '--timeout', str(int(min(timeout, 30)))],
+        'down': ['down', '--timeout', str(int(min(timeout, 30)))],
+    }[action]
+
+
+def reached(wanted, containers, min_running):
+    """Whether the project is in the wanted state after acting."""
+    if wanted == 'stopped':
+        return not containers
+    return running_count(containers) >= min_running

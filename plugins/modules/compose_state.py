@@ -1,0 +1,195 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: compose_state
+short_description: Report and set the state of a Docker Compose v2 project, with the failover rules
+version_added: 0.1.0
+description:
+  - Reads the containers of a Compose project with C(docker compose ps) and reports each service
+    with its state and the number of running containers.
+  - With O(state=running) it starts the project (C(docker compose up --detach --no-recreate))
+    when fewer than O(min_running) containers run, and leaves it alone otherwise.
+  - With O(state=restarted) it does the same when too few run, and restarts the project when it
+    already runs; this is what a node does when it becomes the VRRP MASTER.
+  - With O(state=stopped) it runs C(docker compose down) while any container of the project
+    exists, then checks that none is left.
+  - Without O(state) it only reports.
+author:
+  - Netsocs infrastructure team
+options:
+  project_src:
+    description: Directory that holds the Compose file (and its C(.env)).
+    type: path
+    required: true
+  files:
+    description: Compose files relative to O(project_src); default is Compose's own lookup.
+    type: list
+    elements: str
+  project_name:
+    description: Compose project name; default is Compose's (the directory name).
+    type: str
+  state:
+    description: Wanted state of the project. Omit it to report only.
+    type: str
+    choices: [running, stopped, restarted]
+  min_running:
+    description: The project counts as running when at least this many containers run.
+    type: int
+    default: 3
+  timeout:
+    description: Seconds any one C(docker compose) command may take.
+    type: int
+    default: 120
+attributes:
+  check_mode:
+    support: full
+    description: Reports the action it would take and C(changed) without taking it.
+  diff_mode:
+    support: none
+  idempotent:
+    support: partial
+    description: V(running) and V(stopped) are idempotent; V(restarted) restarts a running project every time.
+notes:
+  - Needs the Docker CLI with the Compose v2 plugin (C(docker compose)) on the target.
+seealso:
+  - module: netsocs.failover.vip_status
+  - module: community.docker.docker_compose_v2
+'''
+
+EXAMPLES = r'''
+- name: Report where the stack runs
+  netsocs.failover.compose_state:
+    project_src: /opt/netsocs
+  register: stack
+
+- name: Start the stack on the node that holds the VIP
+  netsocs.failover.compose_state:
+    project_src: /opt/netsocs
+    state: running
+    min_running: 3
+
+- name: Stop the stack on the BACKUP and make sure nothing is left
+  netsocs.failover.compose_state:
+    project_src: /opt/netsocs
+    state: stopped
+'''
+
+RETURN = r'''
+action:
+  description: What was done (or, in check mode, would be done).
+  returned: always
+  type: str
+  choices: [none, up, restart, down]
+  sample: up
+running_before:
+  description: Number of running containers of the project before acting.
+  returned: always
+  type: int
+  sample: 0
+running_after:
+  description: Number of running containers after acting (the same as before in check mode).
+  returned: always
+  type: int
+  sample: 3
+services:
+  description: The project's containers after acting, sorted by service.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    service:
+      description: Compose service name.
+      type: str
+    name:
+      description: Container name.
+      type: str
+    state:
+      description: Container state (running, exited, ...).
+      type: str
+    health:
+      description: Health status when the service has a health check, else empty.
+      type: str
+    exit_code:
+      description: Exit code of a stopped container.
+      type: int
+  sample:
+    - {service: caddy, name: netsocs-caddy, state: running, health: "", exit_code: 0}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.netsocs.failover.plugins.module_utils._compose import (
+    ComposeError,
+    compose_args,
+    decide,
+    parse_ps,
+    reached,
+    running_count,
+)
+
+
+class Compose(object):
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        self.base = [module.get_bin_path('docker', required=True), 'compose',
+                     '--project-directory', params['project_src']]
+        for name in params['files'] or []:
+            self.base += ['--file', name]
+        if params['project_name']:
+            self.base += ['--project-name', params['project_name']]
+        self.timeout = params['timeout']
+
+    def run(self, args):
+        # `timeout` bounds every command: a hung daemon must not hang the play.
+        cmd = ['timeout', '--kill-after=10', str(self.timeout)] + self.base + args
+        rc, out, err = self.module.run_command(cmd, cwd=self.module.params['project_src'])
+        if rc != 0:
+            self.module.fail_json(msg='%s failed (rc=%d): %s' % (' '.join(args[:1]), rc, (err or out).strip()),
+                                  cmd=cmd, rc=rc, stdout=out, stderr=err)
+        return out
+
+    def ps(self):
+        return parse_ps(self.run(['ps', '--all', '--format', 'json']))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            project_src=dict(type='path', required=True),
+            files=dict(type='list', elements='str'),
+            project_name=dict(type='str'),
+            state=dict(type='str', choices=['running', 'stopped', 'restarted']),
+            min_running=dict(type='int', default=3),
+            timeout=dict(type='int', default=120),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    compose = Compose(module)
+    try:
+        before = compose.ps()
+        action = decide(params['state'], before, params['min_running']) if params['state'] else 'none'
+        after = before
+        if action != 'none' and not module.check_mode:
+            compose.run(compose_args(action, params['timeout']))
+            after = compose.ps()
+            if not reached(params['state'], after, params['min_running']):
+                module.fail_json(
+                    msg='project is not %s after docker compose %s: %d of %d containers run' % (
+                        params['state'], action, running_count(after), params['min_running']),
+                    action=action, services=after, running_before=running_count(before),
+                    running_after=running_count(after))
+    except ComposeError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=action != 'none', action=action, services=after,
+                     running_before=running_count(before), running_after=running_count(after))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,77 @@
+"""Parsing and decisions behind compose_state, on recorded `docker compose ps` output."""
+
+import json
+
+import pytest
+
+from ansible_collections.netsocs.failover.plugins.module_utils import _compose
+
+RUNNING = [
+    {"Name": "netsocs-caddy", "Service": "caddy", "State": "running", "Health": "", "ExitCode": 0},
+    {"Name": "traefik", "Service": "traefik", "State": "running", "Health": "healthy", "ExitCode": 0},
+    {"Name": "mediamtx", "Service": "mediamtx", "State": "running", "Health": "", "ExitCode": 0},
+]
+PARTIAL = [dict(RUNNING[0], State="exited", ExitCode=137)] + RUNNING[1:]
+# Compose >= 2.21 prints one object per line, older releases one array.
+RUNNING_LINES = '\n'.join(json.dumps(c) for c in RUNNING) + '\n'
+RUNNING_ARRAY = json.dumps(RUNNING)
+
+
+@pytest.mark.parametrize('text', [RUNNING_LINES, RUNNING_ARRAY])
+def test_parse_both_formats(text):
+    containers = _compose.parse_ps(text)
+    assert [c['service'] for c in containers] == ['caddy', 'mediamtx', 'traefik']
+    assert containers[2] == {'name': 'traefik', 'service': 'traefik', 'state': 'running',
+                             'health': 'healthy', 'exit_code': 0}
+    assert _compose.running_count(containers) == 3
+
+
+@pytest.mark.parametrize('text', ['', '\n', '[]'])
+def test_parse_empty_project(text):
+    assert _compose.parse_ps(text) == []
+
+
+@pytest.mark.parametrize('text', ['{"Name": ', '[1, 2]', 'no json'])
+def test_parse_garbage(text):
+    with pytest.raises(_compose.ComposeError):
+        _compose.parse_ps(text)
+
+
+def ps(items):
+    return _compose.parse_ps(json.dumps(items))
+
+
+@pytest.mark.parametrize('wanted, items, min_running, action', [
+    ('running', [], 3, 'up'),                 # fresh node
+    ('running', PARTIAL, 3, 'up'),            # one died: up --no-recreate brings it back
+    ('running', RUNNING, 3, 'none'),          # converged
+    ('running', PARTIAL, 2, 'none'),          # the reference rule counts running containers
+    ('restarted', [], 3, 'up'),               # becoming MASTER with nothing running: start
+    ('restarted', PARTIAL, 3, 'up'),
+    ('restarted', RUNNING, 3, 'restart'),     # becoming MASTER with the stack up: restart
+    ('stopped', RUNNING, 3, 'down'),
+    ('stopped', [dict(RUNNING[0], State='exited')], 3, 'down'),  # exited containers still go
+    ('stopped', [], 3, 'none'),
+])
+def test_decide(wanted, items, min_running, action):
+    assert _compose.decide(wanted, ps(items), min_running) == action
+
+
+def test_decide_rejects_unknown_state():
+    with pytest.raises(ValueError):
+        _compose.decide('paused', [], 3)
+
+
+def test_compose_args_bound_every_wait():
+    assert _compose.compose_args('up', 90) == ['up', '--detach', '--no-recreate', '--wait', '--wait-timeout', '90']
+    assert _compose.compose_args('down', 90) == ['down', '--timeout', '30']
+    assert _compose.compose_args('restart', 10) == ['restart', '--timeout', '10']
+
+
+@pytest.mark.parametrize('wanted, items, ok', [
+    ('running', RUNNING, True), ('running', PARTIAL, False),
+    ('stopped', [], True), ('stopped', [dict(RUNNING[0], State='exited')], False),
+    ('restarted', RUNNING, True),
+])
+def test_reached(wanted, items, ok):
+    assert _compose.reached(wanted, ps(items), 3) is ok
