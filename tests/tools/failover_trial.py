@@ -31,6 +31,8 @@ import urllib.request
 ACTIONS = {
     'stop-keepalived': ('exec', ['systemctl', 'stop', 'keepalived']),
     'start-keepalived': ('exec', ['systemctl', 'start', 'keepalived']),
+    'break-health': ('exec', ['rm', '-f', '/run/netsocs-test-healthy']),
+    'fix-health': ('exec', ['touch', '/run/netsocs-test-healthy']),
     'freeze': ('pause', None),
     'unfreeze': ('unpause', None),
     'none': ('none', None),
