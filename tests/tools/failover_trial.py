@@ -33,6 +33,8 @@ ACTIONS = {
     'start-keepalived': ('exec', ['systemctl', 'start', 'keepalived']),
     'break-health': ('exec', ['rm', '-f', '/run/netsocs-test-healthy']),
     'fix-health': ('exec', ['touch', '/run/netsocs-test-healthy']),
+    'kill-caddy': ('exec', ['docker', 'kill', 'netsocs-caddy']),
+    'flap': ('flap', None),
     'freeze': ('pause', None),
     'unfreeze': ('unpause', None),
     'none': ('none', None),
@@ -66,19 +68,21 @@ def first_time(events, predicate, since=0.0):
     return None
 
 
-def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end):
+def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, since=0.0):
     """Turn the probes' records into the report's numbers.
 
     holder_samples: [{'t', 'holders': {node: True/False/None}, 'frozen_holders': [node]}]
                     (see mask_frozen)
     requests:       [{'t', 'ok', 'node'}]
+    since:          count the move only from here: the end of the action, when the
+                    expected node already served before it (a flap ends where it began)
     """
     others = [n for n in nodes if n != expect]
     dual = [s for s in holder_samples
             if sum(1 for n in nodes if s['holders'].get(n)) > 1]
     moved = first_time(holder_samples, lambda s: s['holders'].get(expect)
-                       and not any(s['holders'].get(o) for o in others))
-    served = first_time(requests, lambda r: r['ok'] and r['node'] == expect)
+                       and not any(s['holders'].get(o) for o in others), since)
+    served = first_time(requests, lambda r: r['ok'] and r['node'] == expect, since)
     after = [r for r in requests if reached_at is not None and reached_at <= r['t'] <= settle_end]
     stable = (reached_at is not None
               and all(r['ok'] and r['node'] == expect for r in after)
@@ -173,12 +177,33 @@ class Trial(object):
             res = container.exec_run(command)
             if res.exit_code != 0:
                 raise RuntimeError('%s failed: %s' % (' '.join(command), res.output.decode()))
+        elif kind == 'flap':
+            self.flap(container)
         elif kind == 'pause':
             self.frozen.add(self.args.target)
             container.pause()
         elif kind == 'unpause':
             container.unpause()
             self.frozen.discard(self.args.target)
+
+    def wait_holder(self, node, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.holders().get(node):
+                return True
+            time.sleep(0.05)
+        raise RuntimeError('%s did not take the VIP within %ss' % (node, timeout))
+
+    def flap(self, container):
+        """Quick fail/recover cycles: stop keepalived on the target, start it
+        again as soon as the peer has the VIP, and again as soon as the target
+        has it back, without waiting for any stack to follow."""
+        peer = next(n for n in self.nodes if n != self.args.target)
+        for _ in range(self.args.cycles):
+            container.exec_run(['systemctl', 'stop', 'keepalived'])
+            self.wait_holder(peer, 15)
+            container.exec_run(['systemctl', 'start', 'keepalived'])
+            self.wait_holder(self.args.target, 30)
 
     def run(self):
         self.t0 = time.monotonic()
@@ -189,12 +214,13 @@ class Trial(object):
             thread.start()
         self.act()
         acted = self.now()
+        since = acted if before['served_by'] == self.args.expect else 0.0
         others = [n for n in self.nodes if n != self.args.expect]
         reached_at = None
         while self.now() < self.args.timeout:
             with self.lock:
-                samples = list(self.holder_samples)
-                requests = list(self.requests)
+                samples = [s for s in self.holder_samples if s['t'] >= since]
+                requests = [r for r in self.requests if r['t'] >= since]
             moved = any(s['holders'].get(self.args.expect) and not any(s['holders'].get(o) for o in others)
                         for s in samples)
             served = any(r['ok'] and r['node'] == self.args.expect for r in requests)
@@ -209,7 +235,7 @@ class Trial(object):
         for thread in threads:
             thread.join(timeout=5)
         report = analyse(self.holder_samples, self.requests, self.args.expect, self.nodes,
-                         reached_at, settle_end)
+                         reached_at, settle_end, since)
         report.update({
             'before': before,
             'action': self.args.action, 'target': self.args.target, 'expect': self.args.expect,
@@ -233,6 +259,7 @@ def main(argv=None):
     parser.add_argument('--settle', type=float, default=2.0)
     parser.add_argument('--interval', type=float, default=0.1)
     parser.add_argument('--request-timeout', type=float, default=0.3)
+    parser.add_argument('--cycles', type=int, default=5, help='fail/recover cycles of --action flap')
     args = parser.parse_args(argv)
     if args.action != 'none' and not args.target:
         parser.error('--target is required with --action %s' % args.action)

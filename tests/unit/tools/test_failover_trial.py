@@ -66,3 +66,13 @@ def test_never_reached():
     report = trial.analyse([holders(0.0, True, False)], [req(0.0, 'node-a')], 'node-b', NODES, None, 30)
     assert report['vip_moved_s'] is None and report['client_switched_s'] is None
     assert report['stable'] is False
+
+
+def test_flap_counts_from_the_end_of_the_action():
+    # node-a served before the flap and serves after it: the move counts from `since`.
+    samples = [holders(0.0, True, False), holders(5.0, False, True), holders(10.0, True, False),
+               holders(10.5, True, False)]
+    requests = [req(0.0, 'node-a'), req(5.0, 'node-b'), req(10.2, 'node-a'), req(10.6, 'node-a')]
+    report = trial.analyse(samples, requests, 'node-a', NODES, 10.2, 10.7, since=9.0)
+    assert report['vip_moved_s'] == 10.0 and report['client_switched_s'] == 10.2
+    assert report['stable'] is True

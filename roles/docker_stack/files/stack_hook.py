@@ -1,0 +1,285 @@
+#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+# Managed by Ansible (netsocs.failover.docker_stack): local changes are overwritten.
+"""Keepalived hooks for the Netsocs Compose stack. Standard library only.
+
+    stack-hook trigger STATE   keepalived notify_*: log, then schedule `sync`
+                               in its own transient systemd unit (outside
+                               keepalived's cgroup, so stopping keepalived
+                               cannot kill a `docker compose down` half way)
+    stack-hook sync            under an exclusive lock, act on the node's
+                               *current* role, re-read it, repeat until stable
+    stack-hook health          keepalived track_script, state-aware
+    stack-hook boot            at boot, before keepalived: take the stack down
+
+The current role is read, not remembered: the node is MASTER exactly when it
+holds the VIP. Keepalived runs notify scripts asynchronously and in no
+guaranteed order; every `sync` takes the lock, then looks, so the last one
+always acts on the final state of a MASTER-BACKUP-MASTER flap.
+"""
+
+import datetime
+import fcntl
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.realpath(__file__))
+sys.path.insert(0, HERE)
+import _compose  # noqa: E402  (the collection's module_utils/_compose.py, installed beside)
+
+CONFIG_FILE = os.environ.get('NETSOCS_STACK_CONFIG', '/etc/netsocs-failover/stack.json')
+DEFAULTS = {
+    'project_dir': '/opt/netsocs',
+    'vip': None,
+    'interface': None,
+    'min_containers': 3,
+    'critical_containers': ['netsocs-caddy', 'traefik'],
+    'port': 80,
+    'grace_seconds': 60,
+    'failback_holdoff_seconds': 120,
+    'command_timeout': 120,
+    'lock_timeout': 600,
+    'log_file': '/var/log/keepalived-failover.log',
+    'health_log_file': '/var/log/keepalived-health.log',
+    'state_dir': '/run/netsocs-failover',
+    'hook_path': os.path.join(HERE, 'stack-hook'),
+}
+
+
+class HookError(RuntimeError):
+    pass
+
+
+def load_config(path=CONFIG_FILE):
+    config = dict(DEFAULTS)
+    with open(path) as handle:
+        config.update(json.load(handle))
+    return config
+
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='milliseconds')
+
+
+def log(path, message):
+    line = '%s stack-hook[%d] %s\n' % (now_iso(), os.getpid(), message)
+    try:
+        with open(path, 'a') as handle:
+            handle.write(line)
+    except OSError:
+        sys.stderr.write(line)
+
+
+def holds_vip(ip_json, vip):
+    """Whether `ip -j -4 addr` output lists the VIP."""
+    links = json.loads(ip_json or '[]')
+    return any(info.get('local') == vip for link in links for info in link.get('addr_info') or [])
+
+
+class Node(object):
+    """What the hooks ask of the node; every command has a timeout."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def run(self, args, timeout=None, check=True):
+        timeout = timeout or self.config['command_timeout']
+        try:
+            res = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise HookError('%s timed out after %ss' % (' '.join(args[:3]), timeout))
+        except OSError as exc:
+            raise HookError('%s: %s' % (args[0], exc))
+        if check and res.returncode != 0:
+            raise HookError('%s failed (rc=%d): %s' % (' '.join(args[:3]), res.returncode,
+                                                       (res.stderr or res.stdout).strip()[:300]))
+        return res
+
+    def is_master(self):
+        args = ['ip', '-j', '-4', 'addr', 'show']
+        if self.config['interface']:
+            args += ['dev', self.config['interface']]
+        return holds_vip(self.run(args, timeout=10).stdout, self.config['vip'])
+
+    def compose(self, args):
+        return self.run(['docker', 'compose', '--project-directory', self.config['project_dir']] + args)
+
+    def containers(self):
+        return _compose.parse_ps(self.compose(['ps', '--all', '--format', 'json']).stdout)
+
+    def docker_ok(self):
+        return self.run(['docker', 'info', '--format', '{{.ServerVersion}}'], timeout=10, check=False).returncode == 0
+
+    def running(self, name):
+        res = self.run(['docker', 'inspect', '--format', '{{.State.Running}}', name], timeout=10, check=False)
+        return res.returncode == 0 and res.stdout.strip() == 'true'
+
+    def port_open(self, port):
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=2):
+                return True
+        except OSError:
+            return False
+
+
+class State(object):
+    """Small JSON record in state_dir: last role acted on, promotion time,
+    last MASTER health failure, last health result."""
+
+    def __init__(self, state_dir):
+        self.path = os.path.join(state_dir, 'stack-state.json')
+
+    def read(self):
+        try:
+            with open(self.path) as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return {}
+
+    def update(self, **values):
+        data = self.read()
+        data.update(values)
+        tmp = self.path + '.tmp'
+        with open(tmp, 'w') as handle:
+            json.dump(data, handle)
+        os.replace(tmp, self.path)
+        return data
+
+
+def plan(role, last_role, containers, min_containers):
+    """The compose action for the node's current role.
+
+    MASTER: start when fewer than min_containers run; restart a stack that
+    already runs, but only on the transition into MASTER (a sync that finds the
+    node still MASTER must not restart a healthy stack). BACKUP: down while any
+    container of the project exists.
+    """
+    if role == 'master':
+        wanted = 'restarted' if last_role != 'master' else 'running'
+    else:
+        wanted = 'stopped'
+    return wanted, _compose.decide(wanted, containers, min_containers)
+
+
+def apply_role(node, state, config, role):
+    last = state.read().get('role')
+    before = node.containers()
+    wanted, action = plan(role, last, before, config['min_containers'])
+    log(config['log_file'], 'sync: node is %s (was %s), %d container(s) running: %s'
+        % (role.upper(), (last or 'unknown').upper(), _compose.running_count(before),
+           'nothing to do' if action == 'none' else 'docker compose ' + action))
+    if role == 'master' and last != 'master':
+        state.update(promoted_at=time.time())
+    if action != 'none':
+        node.compose(_compose.compose_args(action, config['command_timeout']))
+    after = node.containers()
+    if not _compose.reached(wanted, after, config['min_containers']):
+        raise HookError('stack is not %s after docker compose %s: %s' % (
+            wanted, action, ', '.join('%s=%s' % (c['name'], c['state']) for c in after) or 'no containers'))
+    state.update(role=role)
+    log(config['log_file'], 'sync: stack %s, %d container(s) running' % (
+        'stopped, no container left' if role != 'master' else 'running', _compose.running_count(after)))
+
+
+def sync(node, state, config, max_rounds=5):
+    """Act on the current role until the role no longer changes under us."""
+    lock_path = os.path.join(config['state_dir'], 'stack.lock')
+    with open(lock_path, 'a') as lock:
+        deadline = time.monotonic() + config['lock_timeout']
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise HookError('another stack-hook holds %s' % lock_path)
+                time.sleep(0.1)
+        for _ in range(max_rounds):
+            role = 'master' if node.is_master() else 'backup'
+            apply_role(node, state, config, role)
+            if ('master' if node.is_master() else 'backup') == role:
+                return role
+        raise HookError('VRRP role kept changing during %d rounds' % max_rounds)
+
+
+def health(node, state, config, now=None):
+    """(ok, reason). MASTER: Docker, critical containers, the port, after a
+    grace period from promotion. BACKUP: Docker only, so a standby whose stack
+    is correctly stopped stays eligible; but after its own stack failed as
+    MASTER it reports unhealthy for the failback hold-off, so the VIP does not
+    bounce straight back to a broken node."""
+    now = now if now is not None else time.time()
+    data = state.read()
+    if not node.docker_ok():
+        return False, 'docker daemon not answering'
+    if node.is_master():
+        since = now - float(data.get('promoted_at') or 0)
+        if since < config['grace_seconds']:
+            return True, 'MASTER in grace period (%.0fs of %ss)' % (since, config['grace_seconds'])
+        missing = [name for name in config['critical_containers'] if not node.running(name)]
+        if missing:
+            state.update(master_failed_at=now)
+            return False, 'MASTER: critical container(s) not running: %s' % ', '.join(missing)
+        if config['port'] and not node.port_open(config['port']):
+            state.update(master_failed_at=now)
+            return False, 'MASTER: nothing answers on port %s' % config['port']
+        return True, 'MASTER healthy'
+    failed_ago = now - float(data.get('master_failed_at') or 0)
+    if failed_ago < config['failback_holdoff_seconds']:
+        return False, 'BACKUP holding off failback: the stack failed here %.0fs ago' % failed_ago
+    return True, 'BACKUP healthy (docker daemon answers)'
+
+
+def report_health(state, config, ok, reason):
+    """Log a health line on every change of result, and every failure."""
+    last = state.read().get('health')
+    if not ok or last != reason.split(' (')[0]:
+        log(config['health_log_file'], '%s %s' % ('OK' if ok else 'FAIL', reason))
+    state.update(health=reason.split(' (')[0])
+
+
+def trigger(config, state, vrrp_state, run=subprocess.run):
+    log(config['log_file'], 'keepalived reports %s: scheduling a stack sync' % vrrp_state)
+    if vrrp_state == 'MASTER':
+        # The health check's grace period counts from the transition itself,
+        # not from when a queued sync gets the lock.
+        state.update(promoted_at=time.time())
+    unit = 'netsocs-stack-sync-%d' % time.time_ns()
+    res = run(['systemd-run', '--no-block', '--collect', '--quiet', '--unit', unit,
+               '--description', 'Netsocs stack sync after VRRP %s' % vrrp_state,
+               config['hook_path'], 'sync'], capture_output=True, text=True, timeout=30)
+    if res.returncode != 0:
+        raise HookError('systemd-run failed: %s' % res.stderr.strip())
+
+
+def main(argv):
+    if not argv or argv[0] not in ('trigger', 'sync', 'health', 'boot'):
+        sys.stderr.write('usage: stack-hook trigger STATE | sync | health | boot\n')
+        return 2
+    config = load_config()
+    os.makedirs(config['state_dir'], exist_ok=True)
+    node, state = Node(config), State(config['state_dir'])
+    try:
+        if argv[0] == 'trigger':
+            trigger(config, state, argv[1].upper() if len(argv) > 1 else 'UNKNOWN')
+        elif argv[0] == 'sync':
+            sync(node, state, config)
+        elif argv[0] == 'health':
+            ok, reason = health(node, state, config)
+            report_health(state, config, ok, reason)
+            return 0 if ok else 1
+        elif argv[0] == 'boot':
+            log(config['log_file'], 'boot: taking the stack down before keepalived starts')
+            apply_role(node, state, config, 'backup')
+    except HookError as exc:
+        log(config['log_file'] if argv[0] != 'health' else config['health_log_file'], 'ERROR %s: %s' % (argv[0], exc))
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

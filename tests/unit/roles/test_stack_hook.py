@@ -1,0 +1,177 @@
+"""The docker_stack hooks: role decisions, flap handling, state-aware health."""
+
+import importlib.util
+import json
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).parents[3]
+# Installed beside the hook on the nodes; here it comes from the collection.
+spec = importlib.util.spec_from_file_location('_compose', ROOT / 'plugins' / 'module_utils' / '_compose.py')
+_compose = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(_compose)
+import sys  # noqa: E402
+sys.modules['_compose'] = _compose
+spec = importlib.util.spec_from_file_location('stack_hook', ROOT / 'roles' / 'docker_stack' / 'files' / 'stack_hook.py')
+hook = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(hook)
+
+RUNNING = [{'name': n, 'service': n, 'state': 'running', 'health': '', 'exit_code': 0}
+           for n in ('mediamtx', 'netsocs-caddy', 'traefik')]
+
+
+class FakeNode(object):
+    """A node whose VIP answers follow a script, and whose stack obeys compose."""
+
+    def __init__(self, vip_answers, containers=(), docker=True, port=True, dead=()):
+        self.vip_answers = list(vip_answers)
+        self.stack = list(containers)
+        self.actions = []
+        self.docker = docker
+        self.port = port
+        self.dead = set(dead)
+
+    def is_master(self):
+        return self.vip_answers.pop(0) if len(self.vip_answers) > 1 else self.vip_answers[0]
+
+    def containers(self):
+        return list(self.stack)
+
+    def compose(self, args):
+        self.actions.append(args[0])
+        if args[0] == 'up':
+            self.stack = list(RUNNING)
+        elif args[0] == 'down':
+            self.stack = []
+
+    def docker_ok(self):
+        return self.docker
+
+    def running(self, name):
+        return name not in self.dead and any(c['name'] == name for c in self.stack)
+
+    def port_open(self, port):
+        return self.port
+
+
+@pytest.fixture
+def config(tmp_path):
+    cfg = dict(hook.DEFAULTS, state_dir=str(tmp_path), log_file=str(tmp_path / 'failover.log'),
+               health_log_file=str(tmp_path / 'health.log'), vip='10.0.0.100', grace_seconds=30,
+               failback_holdoff_seconds=60)
+    return cfg
+
+
+@pytest.fixture
+def state(tmp_path):
+    return hook.State(str(tmp_path))
+
+
+def test_holds_vip():
+    out = json.dumps([{'ifname': 'eth0', 'addr_info': [{'local': '10.0.0.5'}, {'local': '10.0.0.100'}]}])
+    assert hook.holds_vip(out, '10.0.0.100') is True
+    assert hook.holds_vip(out, '10.0.0.101') is False
+
+
+@pytest.mark.parametrize('role, last, containers, expected', [
+    ('master', 'backup', [], ('restarted', 'up')),          # promotion, nothing runs: start
+    ('master', 'backup', RUNNING, ('restarted', 'restart')),  # promotion with a stack up: restart
+    ('master', 'master', RUNNING, ('running', 'none')),     # still MASTER: never restart again
+    ('master', 'master', RUNNING[:2], ('running', 'up')),   # still MASTER, one died: bring it back
+    ('master', None, [], ('restarted', 'up')),               # first sync after boot
+    ('backup', 'master', RUNNING, ('stopped', 'down')),
+    ('backup', 'backup', [], ('stopped', 'none')),
+])
+def test_plan(role, last, containers, expected):
+    assert hook.plan(role, last, containers, 3) == expected
+
+
+def test_promotion_starts_the_stack(config, state):
+    node = FakeNode([True])
+    assert hook.sync(node, state, config) == 'master'
+    assert node.actions == ['up'] and state.read()['role'] == 'master'
+    assert 'promoted_at' in state.read()
+    assert 'docker compose up' in (pathlib.Path(config['log_file']).read_text())
+
+
+def test_demotion_stops_and_checks_nothing_is_left(config, state):
+    state.update(role='master')
+    node = FakeNode([False], RUNNING)
+    assert hook.sync(node, state, config) == 'backup'
+    assert node.actions == ['down'] and node.stack == []
+    assert 'no container left' in pathlib.Path(config['log_file']).read_text()
+
+
+def test_demotion_fails_loudly_when_containers_remain(config, state):
+    node = FakeNode([False], RUNNING)
+    node.compose = lambda args: node.actions.append(args[0])  # down that leaves everything running
+    with pytest.raises(hook.HookError, match='not stopped'):
+        hook.sync(node, state, config)
+
+
+def test_flap_ends_on_the_final_role(config, state):
+    # BACKUP when the sync starts, MASTER again by the time it re-reads:
+    # the same sync acts a second time, on the final role.
+    state.update(role='master')
+    node = FakeNode([False, True, True, True], RUNNING)
+    assert hook.sync(node, state, config) == 'master'
+    assert node.actions == ['down', 'up'] and len(node.stack) == 3
+
+
+def test_role_that_never_settles_is_an_error(config, state):
+    node = FakeNode([True, False] * 10)
+    with pytest.raises(hook.HookError, match='kept changing'):
+        hook.sync(node, state, config)
+
+
+@pytest.mark.parametrize('node, promoted_ago, ok, reason', [
+    (FakeNode([True], RUNNING), 100, True, 'MASTER healthy'),
+    (FakeNode([True], RUNNING, dead={'netsocs-caddy'}), 100, False, 'netsocs-caddy'),
+    (FakeNode([True], RUNNING, dead={'netsocs-caddy'}), 5, True, 'grace period'),
+    (FakeNode([True], RUNNING, port=False), 100, False, 'port 80'),
+    (FakeNode([True], RUNNING, docker=False), 100, False, 'docker daemon'),
+    (FakeNode([False], []), 100, True, 'BACKUP healthy'),     # a stopped stack is right on a BACKUP
+    (FakeNode([False], [], docker=False), 100, False, 'docker daemon'),
+])
+def test_health(config, state, node, promoted_ago, ok, reason):
+    state.update(promoted_at=1000.0 - promoted_ago)
+    result = hook.health(node, state, config, now=1000.0)
+    assert result[0] is ok and reason in result[1]
+
+
+def test_failed_master_holds_off_failback(config, state):
+    state.update(promoted_at=0.0)
+    assert hook.health(FakeNode([True], RUNNING, dead={'traefik'}), state, config, now=1000.0)[0] is False
+    # demoted, its stack down: it stays unhealthy for the hold-off, then recovers
+    assert hook.health(FakeNode([False]), state, config, now=1030.0) == (
+        False, 'BACKUP holding off failback: the stack failed here 30s ago')
+    assert hook.health(FakeNode([False]), state, config, now=1061.0)[0] is True
+
+
+def test_health_log_records_changes_and_failures(config, state):
+    hook.report_health(state, config, True, 'BACKUP healthy (docker daemon answers)')
+    hook.report_health(state, config, True, 'BACKUP healthy (docker daemon answers)')
+    hook.report_health(state, config, False, 'docker daemon not answering')
+    lines = pathlib.Path(config['health_log_file']).read_text().splitlines()
+    assert len(lines) == 2 and lines[0].endswith('OK BACKUP healthy (docker daemon answers)')
+    assert lines[1].endswith('FAIL docker daemon not answering')
+
+
+class Done(object):
+    returncode, stderr = 0, ''
+
+
+def test_trigger_schedules_sync_outside_keepalived(config, state):
+    calls = []
+    hook.trigger(config, state, 'BACKUP', run=lambda args, **kw: calls.append(args) or Done())
+    assert calls[0][0] == 'systemd-run' and calls[0][-2:] == [config['hook_path'], 'sync']
+    assert 'keepalived reports BACKUP' in pathlib.Path(config['log_file']).read_text()
+    assert 'promoted_at' not in state.read()
+
+
+def test_grace_counts_from_the_transition(config, state):
+    # A queued sync may start late; the MASTER's grace period must not.
+    hook.trigger(config, state, 'MASTER', run=lambda args, **kw: Done())
+    ok, reason = hook.health(FakeNode([True], []), state, config)
+    assert ok and 'grace period' in reason
