@@ -78,8 +78,16 @@ def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, sin
                     expected node already served before it (a flap ends where it began)
     """
     others = [n for n in nodes if n != expect]
-    dual = [s for s in holder_samples
-            if sum(1 for n in nodes if s['holders'].get(n)) > 1]
+    is_dual = [sum(1 for n in nodes if s['holders'].get(n)) > 1 for s in holder_samples]
+    dual = [s for s, d in zip(holder_samples, is_dual) if d]
+    # VRRP preemption adds the VIP on the new MASTER before the old one, on
+    # hearing its advert, removes it: a window of one advert's trip (ms) that a
+    # sample can straddle (the nodes are read one after the other). A split
+    # brain lasts: it shows in consecutive samples.
+    longest = run = 0
+    for d in is_dual:
+        run = run + 1 if d else 0
+        longest = max(longest, run)
     moved = first_time(holder_samples, lambda s: s['holders'].get(expect)
                        and not any(s['holders'].get(o) for o in others), since)
     served = first_time(requests, lambda r: r['ok'] and r['node'] == expect, since)
@@ -102,6 +110,7 @@ def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, sin
         'holder_samples': len(holder_samples),
         'dual_holder_samples': len(dual),
         'dual_holder_times': [round(s['t'], 3) for s in dual[:10]],
+        'dual_holder_longest_run': longest,
         'frozen_holder_samples': sum(1 for s in holder_samples if s.get('frozen_holders')),
         'stable': stable,
     }

@@ -43,6 +43,14 @@ def test_dual_holders_are_caught():
     samples = [holders(0.0, True, False), holders(0.5, True, True), holders(1.0, False, True)]
     report = trial.analyse(samples, [req(1.0, 'node-b')], 'node-b', NODES, 1.0, 1.5)
     assert report['dual_holder_samples'] == 1 and report['dual_holder_times'] == [0.5]
+    assert report['dual_holder_longest_run'] == 1
+
+
+def test_split_brain_shows_in_consecutive_samples():
+    samples = [holders(0.0, True, False), holders(0.1, True, True), holders(0.2, True, True),
+               holders(0.3, True, True), holders(0.4, False, True), holders(0.5, True, True)]
+    report = trial.analyse(samples, [req(0.4, 'node-b')], 'node-b', NODES, 0.4, 0.5)
+    assert report['dual_holder_samples'] == 4 and report['dual_holder_longest_run'] == 3
 
 
 def test_frozen_node_is_not_an_active_holder():
