@@ -220,14 +220,19 @@ def health(node, state, config, now=None):
         since = now - float(data.get('promoted_at') or 0)
         if since < config['grace_seconds']:
             return True, 'MASTER in grace period (%.0fs of %ss)' % (since, config['grace_seconds'])
+        failure = None
         missing = [name for name in config['critical_containers'] if not node.running(name)]
         if missing:
+            failure = 'MASTER: critical container(s) not running: %s' % ', '.join(missing)
+        elif config['port'] and not node.port_open(config['port']):
+            failure = 'MASTER: nothing answers on port %s' % config['port']
+        if failure is None:
+            return True, 'MASTER healthy'
+        # Demoted while we looked (the stack is going down because the node is
+        # no longer MASTER): judge it as the BACKUP it now is.
+        if node.is_master():
             state.update(master_failed_at=now)
-            return False, 'MASTER: critical container(s) not running: %s' % ', '.join(missing)
-        if config['port'] and not node.port_open(config['port']):
-            state.update(master_failed_at=now)
-            return False, 'MASTER: nothing answers on port %s' % config['port']
-        return True, 'MASTER healthy'
+            return False, failure
     failed_ago = now - float(data.get('master_failed_at') or 0)
     if failed_ago < config['failback_holdoff_seconds']:
         return False, 'BACKUP holding off failback: the stack failed here %.0fs ago' % failed_ago
@@ -253,6 +258,12 @@ def trigger(config, state, vrrp_state, run=subprocess.run):
                '--description', 'Netsocs stack sync after VRRP %s' % vrrp_state,
                config['hook_path'], 'sync'], capture_output=True, text=True, timeout=30)
     if res.returncode != 0:
+        system = run(['systemctl', 'is-system-running'], capture_output=True, text=True, timeout=10)
+        if system.stdout.strip() == 'stopping':
+            # Shutting down: Docker stops the containers, and at the next boot
+            # netsocs-stack-boot takes the stack down before Keepalived starts.
+            log(config['log_file'], 'system is shutting down: no sync, the boot unit takes the stack down')
+            return
         raise HookError('systemd-run failed: %s' % res.stderr.strip())
 
 

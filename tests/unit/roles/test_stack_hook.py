@@ -140,6 +140,15 @@ def test_health(config, state, node, promoted_ago, ok, reason):
     assert result[0] is ok and reason in result[1]
 
 
+def test_demotion_during_the_check_is_not_a_stack_failure(config, state):
+    # The VIP was there when the check began; by the time the containers were
+    # inspected the node had been demoted and its stack was going down.
+    state.update(promoted_at=0.0)
+    node = FakeNode([True, False], [], dead={'netsocs-caddy', 'traefik'})
+    assert hook.health(node, state, config, now=1000.0) == (True, 'BACKUP healthy (docker daemon answers)')
+    assert 'master_failed_at' not in state.read()
+
+
 def test_failed_master_holds_off_failback(config, state):
     state.update(promoted_at=0.0)
     assert hook.health(FakeNode([True], RUNNING, dead={'traefik'}), state, config, now=1000.0)[0] is False
@@ -175,3 +184,22 @@ def test_grace_counts_from_the_transition(config, state):
     hook.trigger(config, state, 'MASTER', run=lambda args, **kw: Done())
     ok, reason = hook.health(FakeNode([True], []), state, config)
     assert ok and 'grace period' in reason
+
+
+class Answer(object):
+    def __init__(self, returncode=0, stdout='', stderr=''):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def test_trigger_during_shutdown_is_not_an_error(config, state):
+    answers = {'systemd-run': Answer(1, stderr='Transaction is destructive'),
+               'systemctl': Answer(1, stdout='stopping\n')}
+    hook.trigger(config, state, 'STOP', run=lambda args, **kw: answers[args[0]])
+    assert 'shutting down' in pathlib.Path(config['log_file']).read_text()
+
+
+def test_trigger_failure_is_an_error(config, state):
+    answers = {'systemd-run': Answer(1, stderr='Failed to connect to bus'),
+               'systemctl': Answer(0, stdout='running\n')}
+    with pytest.raises(hook.HookError, match='Failed to connect to bus'):
+        hook.trigger(config, state, 'BACKUP', run=lambda args, **kw: answers[args[0]])
