@@ -27,6 +27,11 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
+
+# Parse addresses exactly as the vip_status module does.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'plugins' / 'module_utils'))
+import _vip  # noqa: E402
 
 ACTIONS = {
     'stop-keepalived': ('exec', ['systemctl', 'stop', 'keepalived']),
@@ -42,13 +47,11 @@ ACTIONS = {
 
 
 def parse_holders(ip_json, vip):
-    """True when `ip -j -4 addr` output lists the VIP."""
+    """True when `ip -j -4 addr` output lists the VIP, None when it is unreadable."""
     try:
-        links = json.loads(ip_json or '[]')
-    except ValueError:
+        return _vip.find_vip(_vip.parse_ip_addr_json(ip_json), vip) is not None
+    except _vip.VipError:
         return None
-    return any(info.get('local') == vip
-               for link in links for info in link.get('addr_info') or [])
 
 
 def mask_frozen(holders, frozen):

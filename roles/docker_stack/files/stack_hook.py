@@ -30,6 +30,7 @@ import time
 HERE = os.path.dirname(os.path.realpath(__file__))
 sys.path.insert(0, HERE)
 import _compose  # noqa: E402  (the collection's module_utils/_compose.py, installed beside)
+import _vip  # noqa: E402  (the collection's module_utils/_vip.py, installed beside)
 
 CONFIG_FILE = os.environ.get('NETSOCS_STACK_CONFIG', '/etc/netsocs-failover/stack.json')
 DEFAULTS = {
@@ -74,12 +75,6 @@ def log(path, message):
         sys.stderr.write(line)
 
 
-def holds_vip(ip_json, vip):
-    """Whether `ip -j -4 addr` output lists the VIP."""
-    links = json.loads(ip_json or '[]')
-    return any(info.get('local') == vip for link in links for info in link.get('addr_info') or [])
-
-
 class Node(object):
     """What the hooks ask of the node; every command has a timeout."""
 
@@ -103,7 +98,8 @@ class Node(object):
         args = ['ip', '-j', '-4', 'addr', 'show']
         if self.config['interface']:
             args += ['dev', self.config['interface']]
-        return holds_vip(self.run(args, timeout=10).stdout, self.config['vip'])
+        return _vip.find_vip(_vip.parse_ip_addr_json(self.run(args, timeout=10).stdout),
+                             self.config['vip']) is not None
 
     def compose(self, args):
         return self.run(['docker', 'compose', '--project-directory', self.config['project_dir']] + args)
@@ -241,10 +237,10 @@ def health(node, state, config, now=None):
 
 def report_health(state, config, ok, reason):
     """Log a health line on every change of result, and every failure."""
-    last = state.read().get('health')
-    if not ok or last != reason.split(' (')[0]:
+    kind = reason.split(' (')[0]  # the reason without its changing numbers
+    if not ok or state.read().get('health') != kind:
         log(config['health_log_file'], '%s %s' % ('OK' if ok else 'FAIL', reason))
-    state.update(health=reason.split(' (')[0])
+    state.update(health=kind)
 
 
 def trigger(config, state, vrrp_state, run=subprocess.run):

@@ -8,11 +8,11 @@ import pytest
 
 ROOT = pathlib.Path(__file__).parents[3]
 # Installed beside the hook on the nodes; here it comes from the collection.
-spec = importlib.util.spec_from_file_location('_compose', ROOT / 'plugins' / 'module_utils' / '_compose.py')
-_compose = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(_compose)
 import sys  # noqa: E402
-sys.modules['_compose'] = _compose
+for _name in ('_compose', '_vip'):
+    _spec = importlib.util.spec_from_file_location(_name, ROOT / 'plugins' / 'module_utils' / (_name + '.py'))
+    sys.modules[_name] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules[_name])
 spec = importlib.util.spec_from_file_location('stack_hook', ROOT / 'roles' / 'docker_stack' / 'files' / 'stack_hook.py')
 hook = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(hook)
@@ -68,10 +68,14 @@ def state(tmp_path):
     return hook.State(str(tmp_path))
 
 
-def test_holds_vip():
-    out = json.dumps([{'ifname': 'eth0', 'addr_info': [{'local': '10.0.0.5'}, {'local': '10.0.0.100'}]}])
-    assert hook.holds_vip(out, '10.0.0.100') is True
-    assert hook.holds_vip(out, '10.0.0.101') is False
+def test_is_master_reads_the_vip(config):
+    out = json.dumps([{'ifname': 'eth0', 'addr_info': [{'family': 'inet', 'local': '10.0.0.5'},
+                                                       {'family': 'inet', 'local': '10.0.0.100'}]}])
+    node = hook.Node(config)
+    node.run = lambda args, **kw: Answer(0, stdout=out)
+    assert node.is_master() is True
+    node.config = dict(config, vip='10.0.0.101')
+    assert node.is_master() is False
 
 
 @pytest.mark.parametrize('role, last, containers, expected', [

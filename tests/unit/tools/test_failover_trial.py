@@ -21,7 +21,8 @@ def req(t, node):
 
 
 def test_parse_holders():
-    out = json.dumps([{'ifname': 'eth0', 'addr_info': [{'local': '10.0.0.5'}, {'local': '10.0.0.100'}]}])
+    out = json.dumps([{'ifname': 'eth0', 'addr_info': [{'family': 'inet', 'local': '10.0.0.5'},
+                                                       {'family': 'inet', 'local': '10.0.0.100'}]}])
     assert trial.parse_holders(out, '10.0.0.100') is True
     assert trial.parse_holders(out, '10.0.0.101') is False
     assert trial.parse_holders('garbage', '10.0.0.100') is None
