@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import time
 
 VRRP_STATES = ('MASTER', 'BACKUP', 'FAULT', 'STOP')
@@ -86,6 +87,46 @@ def parse_vrrp_state(text):
     if data['state'] not in VRRP_STATES:
         raise VipError('unknown VRRP state %r' % data['state'])
     return data
+
+
+_LIVE_FIELDS = {
+    'State': ('state', str),
+    'Priority': ('priority', int),
+    'Effective priority': ('effective_priority', int),
+    'Master router': ('master_router', str),
+    'Master priority': ('master_priority', int),
+}
+
+
+def parse_keepalived_data(text, instance=None):
+    """Parse Keepalived's data dump (SIGUSR1, /tmp/keepalived.data).
+
+    Returns the live view of one VRRP instance (the first, or `instance`):
+    {"instance", "state", "priority", "effective_priority" (after tracked
+    scripts' weights), "master_router", "master_priority"}, or None when the
+    dump has no such instance. Only these fields are read: the dump also
+    holds the VRRP password, which must never leave the node.
+    """
+    found = None
+    for line in (text or '').splitlines():
+        match = re.match(r'^ VRRP Instance = (\S+)\s*$', line)
+        if match:
+            if found is not None:
+                break  # the wanted instance is complete
+            if instance in (None, match.group(1)):
+                found = {'instance': match.group(1)}
+            continue
+        if found is None:
+            continue
+        match = re.match(r'^   ([A-Za-z ]+?) = (.*?)\s*$', line)
+        if match and match.group(1) in _LIVE_FIELDS:
+            key, kind = _LIVE_FIELDS[match.group(1)]
+            if key not in found:
+                try:
+                    found[key] = kind(match.group(2))
+                except ValueError:
+                    raise VipError('cannot parse %r in the Keepalived data dump' % line.strip())
+    return found
 
 
 def effective_vrrp_state(recorded, keepalived_running):

@@ -54,6 +54,19 @@ options:
     description: Keepalived's PID file, used to tell whether it runs.
     type: path
     default: /run/keepalived.pid
+  live:
+    description:
+      - Also ask the running Keepalived for its live view and return it as RV(vrrp_live), with the
+        state, the configured and the effective priority (after the tracked checks' weights) and
+        the master it last heard from with that master's priority.
+      - Keepalived writes a data dump to O(data_file) on C(SIGUSR1); only the fields above are
+        read from it (the dump also holds the VRRP password). Nothing else changes.
+    type: bool
+    default: false
+  data_file:
+    description: Where Keepalived writes its data dump.
+    type: path
+    default: /tmp/keepalived.data
 attributes:
   check_mode:
     support: full
@@ -80,6 +93,12 @@ EXAMPLES = r'''
     interface: eth0
     state: absent
     timeout: 10
+
+- name: Read the effective priority, lowered by a failing health check
+  netsocs.failover.vip_status:
+    address: 192.168.1.100
+    live: true
+  register: vip_live
 
 - name: Wait until the peer holds the VIP, and show how long it took
   netsocs.failover.vip_status:
@@ -133,6 +152,14 @@ keepalived_running:
   returned: always
   type: bool
   sample: true
+vrrp_live:
+  description:
+    - With O(live=true), Keepalived's live view of the instance; V(null) otherwise or when
+      Keepalived does not run.
+  returned: always
+  type: dict
+  sample: {instance: VI_NETSOCS, state: BACKUP, priority: 100, effective_priority: 20,
+           master_router: 192.168.1.10, master_priority: 150}
 waited:
   description: Seconds spent waiting for O(state); V(0) when O(state) is not set.
   returned: always
@@ -141,6 +168,7 @@ waited:
 '''
 
 import os
+import signal
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.netsocs.failover.plugins.module_utils._vip import (
@@ -148,6 +176,7 @@ from ansible_collections.netsocs.failover.plugins.module_utils._vip import (
     effective_vrrp_state,
     find_vip,
     parse_ip_addr_json,
+    parse_keepalived_data,
     parse_vrrp_state,
     wait_until,
 )
@@ -166,6 +195,28 @@ def keepalived_running(pid_file):
     if not text or not text.strip().isdigit():
         return False
     return os.path.exists('/proc/%s' % text.strip())
+
+
+def keepalived_live(data_file, pid_file, timeout=5.0):
+    """Ask Keepalived for a data dump and parse it; None when it does not run."""
+    text = _read(pid_file)
+    if not text or not text.strip().isdigit():
+        return None
+    before = os.stat(data_file).st_mtime_ns if os.path.exists(data_file) else 0
+    try:
+        os.kill(int(text.strip()), signal.SIGUSR1)
+    except OSError:
+        return None
+
+    def fresh():
+        if not os.path.exists(data_file) or os.stat(data_file).st_mtime_ns == before:
+            return None
+        return parse_keepalived_data(_read(data_file))
+
+    live, waited, reached = wait_until(fresh, lambda seen: seen is not None, timeout, 0.05)
+    if not reached:
+        raise VipError('Keepalived wrote no data dump to %s within %.0f s of SIGUSR1' % (data_file, timeout))
+    return live
 
 
 def observe(module):
@@ -201,6 +252,8 @@ def main():
             interval=dict(type='float', default=0.1),
             state_file=dict(type='path', default='/run/netsocs-failover/vrrp-state.json'),
             pid_file=dict(type='path', default='/run/keepalived.pid'),
+            live=dict(type='bool', default=False),
+            data_file=dict(type='path', default='/tmp/keepalived.data'),
         ),
         supports_check_mode=True,
     )
@@ -219,6 +272,10 @@ def main():
                         module.params['address'],
                         'absent' if wanted == 'present' else 'present', waited),
                     changed=False, waited=round(waited, 3), **result)
+        # Once, after any wait: each dump makes Keepalived write a file.
+        result['vrrp_live'] = None
+        if module.params['live'] and result['keepalived_running']:
+            result['vrrp_live'] = keepalived_live(module.params['data_file'], module.params['pid_file'])
     except VipError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, waited=round(waited, 3), **result)

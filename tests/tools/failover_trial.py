@@ -39,6 +39,9 @@ ACTIONS = {
     'break-health': ('exec', ['rm', '-f', '/run/netsocs-test-healthy']),
     'fix-health': ('exec', ['touch', '/run/netsocs-test-healthy']),
     'kill-caddy': ('exec', ['docker', 'kill', 'netsocs-caddy']),
+    # The shared-storage stand-in is a bind mount: read-only breaks it.
+    'break-storage': ('exec', ['mount', '-o', 'remount,ro,bind', '/mnt/netsocs-nfs/media']),
+    'fix-storage': ('exec', ['mount', '-o', 'remount,rw,bind', '/mnt/netsocs-nfs/media']),
     'flap': ('flap', None),
     'freeze': ('pause', None),
     'unfreeze': ('unpause', None),

@@ -11,6 +11,8 @@
                                *current* role, re-read it, repeat until stable
     stack-hook health          keepalived track_script, state-aware
     stack-hook boot            at boot, before keepalived: take the stack down
+    stack-hook clear-holdoff   the operator fixed this node's stack: lift the
+                               failback hold-off so it may take the VIP back
 
 The current role is read, not remembered: the node is MASTER exactly when it
 holds the VIP. Keepalived runs notify scripts asynchronously and in no
@@ -48,6 +50,8 @@ DEFAULTS = {
     'health_log_file': '/var/log/keepalived-health.log',
     'state_dir': '/run/netsocs-failover',
     'hook_path': os.path.join(HERE, 'stack-hook'),
+    'storage_check': None,
+    'storage_check_timeout': 15,
 }
 
 
@@ -67,7 +71,8 @@ def now_iso():
 
 
 def log(path, message):
-    line = '%s stack-hook[%d] %s\n' % (now_iso(), os.getpid(), message)
+    # One line per event: a command's multi-line output is folded in.
+    line = '%s stack-hook[%d] %s\n' % (now_iso(), os.getpid(), ' | '.join(str(message).split('\n')))
     try:
         with open(path, 'a') as handle:
             handle.write(line)
@@ -113,6 +118,16 @@ class Node(object):
     def running(self, name):
         res = self.run(['docker', 'inspect', '--format', '{{.State.Running}}', name], timeout=10, check=False)
         return res.returncode == 0 and res.stdout.strip() == 'true'
+
+    def storage_problem(self):
+        """None when the shared storage check passes (or none is configured)."""
+        if not self.config['storage_check']:
+            return None
+        try:
+            res = self.run([self.config['storage_check']], timeout=self.config['storage_check_timeout'], check=False)
+        except HookError as exc:
+            return str(exc)
+        return None if res.returncode == 0 else ((res.stdout or res.stderr).strip() or 'rc=%d' % res.returncode)
 
     def port_open(self, port):
         try:
@@ -212,6 +227,11 @@ def health(node, state, config, now=None):
     data = state.read()
     if not node.docker_ok():
         return False, 'docker daemon not answering'
+    # Either role: a node without its shared storage must not take the VIP
+    # from a healthy peer, and a MASTER that loses it hands the VIP over.
+    problem = node.storage_problem()
+    if problem:
+        return False, 'shared storage broken (%s)' % problem
     if node.is_master():
         since = now - float(data.get('promoted_at') or 0)
         if since < config['grace_seconds']:
@@ -264,8 +284,8 @@ def trigger(config, state, vrrp_state, run=subprocess.run):
 
 
 def main(argv):
-    if not argv or argv[0] not in ('trigger', 'sync', 'health', 'boot'):
-        sys.stderr.write('usage: stack-hook trigger STATE | sync | health | boot\n')
+    if not argv or argv[0] not in ('trigger', 'sync', 'health', 'boot', 'clear-holdoff'):
+        sys.stderr.write('usage: stack-hook trigger STATE | sync | health | boot | clear-holdoff\n')
         return 2
     config = load_config()
     os.makedirs(config['state_dir'], exist_ok=True)
@@ -279,6 +299,10 @@ def main(argv):
             ok, reason = health(node, state, config)
             report_health(state, config, ok, reason)
             return 0 if ok else 1
+        elif argv[0] == 'clear-holdoff':
+            # The operator fixed this node's stack: allow failback now.
+            state.update(master_failed_at=0)
+            log(config['log_file'], 'clear-holdoff: failback hold-off lifted by the operator')
         elif argv[0] == 'boot':
             log(config['log_file'], 'boot: taking the stack down before keepalived starts')
             apply_role(node, state, config, 'backup')

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import pathlib
+import time
 
 import pytest
 
@@ -24,8 +25,9 @@ RUNNING = [{'name': n, 'service': n, 'state': 'running', 'health': '', 'exit_cod
 class FakeNode(object):
     """A node whose VIP answers follow a script, and whose stack obeys compose."""
 
-    def __init__(self, vip_answers, containers=(), docker=True, port=True, dead=()):
+    def __init__(self, vip_answers, containers=(), docker=True, port=True, dead=(), storage=None):
         self.vip_answers = list(vip_answers)
+        self.storage = storage
         self.stack = list(containers)
         self.actions = []
         self.docker = docker
@@ -53,6 +55,9 @@ class FakeNode(object):
 
     def port_open(self, port):
         return self.port
+
+    def storage_problem(self):
+        return self.storage
 
 
 @pytest.fixture
@@ -137,6 +142,10 @@ def test_role_that_never_settles_is_an_error(config, state):
     (FakeNode([True], RUNNING, docker=False), 100, False, 'docker daemon'),
     (FakeNode([False], []), 100, True, 'BACKUP healthy'),     # a stopped stack is right on a BACKUP
     (FakeNode([False], [], docker=False), 100, False, 'docker daemon'),
+    # broken shared storage: a BACKUP must not take over, a MASTER hands over,
+    # even inside the grace period
+    (FakeNode([False], [], storage='/mnt/s/recordings: not a mount point'), 100, False, 'shared storage broken'),
+    (FakeNode([True], RUNNING, storage='no answer within 10s'), 5, False, 'shared storage broken'),
 ])
 def test_health(config, state, node, promoted_ago, ok, reason):
     state.update(promoted_at=1000.0 - promoted_ago)
@@ -207,3 +216,38 @@ def test_trigger_failure_is_an_error(config, state):
                'systemctl': Answer(0, stdout='running\n')}
     with pytest.raises(hook.HookError, match='Failed to connect to bus'):
         hook.trigger(config, state, 'BACKUP', run=lambda args, **kw: answers[args[0]])
+
+
+def test_storage_problem_runs_the_configured_check(config, tmp_path):
+    script = tmp_path / 'check'
+    script.write_text('#!/bin/sh\necho "/mnt/s/media: not writable"\nexit 1\n')
+    script.chmod(0o755)
+    assert hook.Node(dict(config, storage_check=str(script))).storage_problem() == '/mnt/s/media: not writable'
+    script.write_text('#!/bin/sh\necho OK\n')
+    assert hook.Node(dict(config, storage_check=str(script))).storage_problem() is None
+    assert hook.Node(dict(config, storage_check=None)).storage_problem() is None
+
+
+def test_storage_check_that_hangs_counts_as_broken(config, tmp_path):
+    script = tmp_path / 'check'
+    script.write_text('#!/bin/sh\nexec sleep 30\n')
+    script.chmod(0o755)
+    problem = hook.Node(dict(config, storage_check=str(script), storage_check_timeout=1)).storage_problem()
+    assert 'timed out after 1s' in problem
+
+
+def test_clear_holdoff_allows_failback_at_once(config, state, tmp_path, monkeypatch):
+    state.update(promoted_at=0.0, master_failed_at=time.time())
+    assert hook.health(FakeNode([False]), state, config)[0] is False
+    config_file = tmp_path / 'stack.json'
+    config_file.write_text(json.dumps(config))
+    monkeypatch.setattr(hook, 'load_config', lambda: dict(config))
+    assert hook.main(['clear-holdoff']) == 0
+    assert hook.health(FakeNode([False]), state, config) == (True, 'BACKUP healthy (docker daemon answers)')
+    assert 'failback hold-off lifted' in (tmp_path / 'failover.log').read_text()
+
+
+def test_log_keeps_one_line_per_event(tmp_path):
+    hook.log(str(tmp_path / 'f.log'), 'ERROR sync: compose failed: Network x  Creating\n Container y  Created')
+    lines = (tmp_path / 'f.log').read_text().splitlines()
+    assert len(lines) == 1 and lines[0].endswith('Network x  Creating |  Container y  Created')

@@ -116,3 +116,55 @@ def test_wait_until_zero_timeout_checks_once():
     calls = []
     _, waited, reached = _vip.wait_until(lambda: calls.append(1), lambda r: False, 0)
     assert calls == [1] and not reached
+
+
+# An excerpt of a real Keepalived 2.3 data dump (SIGUSR1) from node-b while its
+# storage check failed: priority 100, weight -80.
+KEEPALIVED_DATA = """------< Global definitions >------
+ Network namespace = (default)
+------< VRRP Topology >------
+ VRRP Instance = VI_NETSOCS
+   VRRP Version = 2
+   State = BACKUP
+   Master router = 172.30.99.11
+   Master priority = 150
+   Flags: none
+   Wantstate = BACKUP
+   Virtual Router ID = 51
+   Priority = 100
+   Effective priority = 20
+   Total priority = 20
+   Authentication type = SIMPLE_PASSWORD
+   Password = s3cret
+   Tracked scripts :
+     chk_netsocs_stack weight -80
+------< VRRP Scripts >------
+ VRRP Script = chk_netsocs_stack
+   State = idle
+ VRRP Instance = VI_OTHER
+   State = MASTER
+   Priority = 200
+   Effective priority = 200
+"""
+
+
+def test_parse_keepalived_data_reads_the_live_priorities():
+    assert _vip.parse_keepalived_data(KEEPALIVED_DATA) == {
+        'instance': 'VI_NETSOCS', 'state': 'BACKUP', 'master_router': '172.30.99.11',
+        'master_priority': 150, 'priority': 100, 'effective_priority': 20}
+
+
+def test_parse_keepalived_data_never_returns_the_password():
+    assert 's3cret' not in repr(_vip.parse_keepalived_data(KEEPALIVED_DATA))
+
+
+def test_parse_keepalived_data_picks_the_named_instance():
+    other = _vip.parse_keepalived_data(KEEPALIVED_DATA, 'VI_OTHER')
+    assert other['state'] == 'MASTER' and other['effective_priority'] == 200
+    assert _vip.parse_keepalived_data(KEEPALIVED_DATA, 'VI_NONE') is None
+    assert _vip.parse_keepalived_data('') is None
+
+
+def test_parse_keepalived_data_refuses_garbage_numbers():
+    with pytest.raises(_vip.VipError, match='Effective priority'):
+        _vip.parse_keepalived_data(' VRRP Instance = X\n   Effective priority = high\n')

@@ -1,6 +1,9 @@
 """vip_status end to end inside the module, with `ip` and the files replayed."""
 
+import functools
 import json
+import os
+import signal
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -108,3 +111,39 @@ def test_ip_failure_is_reported(node, capsys, monkeypatch):
     monkeypatch.setattr(vip_status.AnsibleModule, 'run_command', lambda self, a, **k: (1, '', 'boom'))
     result = run(node, capsys)
     assert result['failed'] is True and 'boom' in result['msg']
+
+
+def test_live_view_comes_from_a_fresh_dump(node, capsys, tmp_path, monkeypatch):
+    node['outputs'].append(BACKUP)
+    keepalived_runs(node, 'BACKUP')
+    data = tmp_path / 'keepalived.data'
+    data.write_text(' VRRP Instance = VI_NETSOCS\n   State = MASTER\n')  # stale, from an earlier dump
+    os.utime(data, ns=(1, 1))
+    signals = []
+
+    def kill(pid, sig):  # Keepalived answers SIGUSR1 with a new dump
+        signals.append((pid, sig))
+        data.write_text(' VRRP Instance = VI_NETSOCS\n   State = BACKUP\n   Priority = 100\n'
+                        '   Effective priority = 20\n   Password = s3cret\n')
+
+    monkeypatch.setattr(vip_status.os, 'kill', kill)
+    result = run(node, capsys, live=True, data_file=str(data))
+    assert signals == [(1, signal.SIGUSR1)]
+    assert result['vrrp_live'] == {'instance': 'VI_NETSOCS', 'state': 'BACKUP', 'priority': 100,
+                                   'effective_priority': 20}
+    assert 's3cret' not in json.dumps(result)
+
+
+def test_live_view_fails_when_no_dump_comes(node, capsys, tmp_path, monkeypatch):
+    node['outputs'].append(BACKUP)
+    keepalived_runs(node, 'BACKUP')
+    monkeypatch.setattr(vip_status.os, 'kill', lambda pid, sig: None)
+    monkeypatch.setattr(vip_status, 'keepalived_live', functools.partial(vip_status.keepalived_live, timeout=0.2))
+    result = run(node, capsys, live=True, data_file=str(tmp_path / 'never.data'))
+    assert result['failed'] and 'no data dump' in result['msg']
+
+
+def test_live_is_off_by_default(node, capsys):
+    node['outputs'].append(BACKUP)
+    keepalived_runs(node, 'BACKUP')
+    assert run(node, capsys)['vrrp_live'] is None

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""Failover drill helper (netsocs.failover, playbooks/failover-drill.yml).
+
+    drill.py probe  --url URL --out FILE --stop-file FILE   (controller: HTTP to the VIP)
+    drill.py sample --vip IP --out FILE --stop-file FILE     (each node: VIP, stack, VRRP state)
+    drill.py act ACTION --events FILE [--interface IF]       (node A: fail or recover it)
+    drill.py report --config FILE                            (controller: measure, judge, write)
+    drill.py summary REPORT.json...                          (one line per drill)
+
+The probe sends a fresh HTTP GET to the VIP every --interval seconds; each
+node samples whether it holds the VIP and how many containers of the stack
+run. Every record carries a wall-clock time (UTC epoch; the nodes and the
+controller must be NTP-synchronised, as they are in production and in the
+lab, which shares one kernel clock). `report` turns the records into the
+measured times, a timeline and a verdict. Standard library only: the same
+file runs on the controller and on the nodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+# ---------------------------------------------------------------- recording
+
+
+def _loop(out, stop_file, interval, max_seconds, take):
+    """Append take() as JSON lines to `out` every `interval` s until the stop
+    file appears or `max_seconds` pass."""
+    deadline = time.time() + max_seconds
+    with open(out, 'a') as handle:
+        while time.time() < deadline and not os.path.exists(stop_file):
+            start = time.time()
+            record = take()
+            record.setdefault('t', start)
+            handle.write(json.dumps(record) + '\n')
+            handle.flush()
+            time.sleep(max(0.0, interval - (time.time() - start)))
+
+
+def probe_once(url, timeout):
+    start = time.time()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            body = answer.read(256).decode('utf-8', 'replace').strip()
+            return {'t': start, 'ok': answer.status < 500, 'status': answer.status, 'body': body[:64],
+                    'ms': round((time.time() - start) * 1000, 1)}
+    except urllib.error.HTTPError as exc:
+        return {'t': start, 'ok': exc.code < 500, 'status': exc.code, 'body': '',
+                'ms': round((time.time() - start) * 1000, 1)}
+    except (OSError, ValueError) as exc:
+        return {'t': start, 'ok': False, 'status': None, 'error': str(exc)[:80],
+                'ms': round((time.time() - start) * 1000, 1)}
+
+
+def holds_vip(ip_json, vip):
+    for link in json.loads(ip_json or '[]'):
+        for addr in link.get('addr_info', []):
+            if addr.get('local') == vip:
+                return True
+    return False
+
+
+def sample_once(vip, project, state_file):
+    record = {'t': time.time()}
+    res = subprocess.run(['ip', '-j', '-4', 'addr', 'show'], capture_output=True, text=True, timeout=5)
+    record['vip'] = holds_vip(res.stdout, vip) if res.returncode == 0 else None
+    try:
+        res = subprocess.run(['docker', 'ps', '-q', '--filter', 'label=com.docker.compose.project=' + project],
+                             capture_output=True, text=True, timeout=5)
+        record['containers'] = len(res.stdout.split()) if res.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired):
+        record['containers'] = None
+    try:
+        with open(state_file) as handle:
+            record['vrrp'] = json.load(handle).get('state')
+    except (OSError, ValueError):
+        record['vrrp'] = None
+    return record
+
+
+ACTIONS = {
+    'stop_keepalived': [['systemctl', 'stop', 'keepalived']],
+    'start_keepalived': [['systemctl', 'start', 'keepalived']],
+    'link_down': [['ip', 'link', 'set', 'dev', '{interface}', 'down']],
+    'link_up': [['ip', 'link', 'set', 'dev', '{interface}', 'up']],
+    'stack_down': [['docker', 'compose', '--project-directory', '{project_dir}', 'down']],
+    # The node's own stack failed and was fixed: lift the failback hold-off.
+    'clear_holdoff': [['/usr/local/libexec/netsocs-failover/stack-hook', 'clear-holdoff']],
+    # Lab only, from the controller: freeze the node's container (a hard failure).
+    'freeze': [['docker', 'pause', '{container}']],
+    'unfreeze': [['docker', 'unpause', '{container}']],
+}
+
+
+def route_commands(routes_json, interface):
+    """`ip route replace` commands that restore the routes of `ip -j route
+    show dev IF`: taking a link down deletes them, bringing it up restores only
+    the prefix routes of its addresses (not the default route)."""
+    commands = []
+    for route in json.loads(routes_json or '[]'):
+        command = ['ip', 'route', 'replace', route['dst']]
+        if route.get('gateway'):
+            command += ['via', route['gateway']]
+        command += ['dev', interface]
+        for key, option in (('protocol', 'proto'), ('scope', 'scope'), ('prefsrc', 'src'), ('metric', 'metric')):
+            if route.get(key) not in (None, ''):
+                command += [option, str(route[key])]
+        commands.append(command)
+    return commands
+
+
+def act(action, events, **values):
+    """Run one drill action on this node and log its start time."""
+    routes_file = events + '.routes-%s.json' % values.get('interface')
+    if action == 'link_down':
+        saved = subprocess.run(['ip', '-j', 'route', 'show', 'dev', values['interface']],
+                               capture_output=True, text=True, check=True, timeout=10).stdout
+        with open(routes_file, 'w') as handle:
+            handle.write(saved)
+    started = time.time()
+    with open(events, 'a') as handle:
+        handle.write(json.dumps({'t': started, 'event': action}) + '\n')
+    for command in ACTIONS[action]:
+        subprocess.run([part.format(**values) for part in command], check=True, timeout=300)
+    if action == 'link_up' and os.path.exists(routes_file):
+        with open(routes_file) as handle:
+            for command in route_commands(handle.read(), values['interface']):
+                subprocess.run(command, check=True, timeout=10)
+    return started
+
+# ---------------------------------------------------------------- analysis
+
+
+def read_jsonl(path):
+    records = []
+    if path and os.path.exists(path):
+        with open(path) as handle:
+            for line in handle:
+                line = line.strip()
+                if line:
+                    try:
+                        records.append(json.loads(line))
+                    except ValueError:
+                        pass  # a line cut short when the recorder was stopped
+    return sorted(records, key=lambda r: r['t'])
+
+
+def intervals(samples, key, stale):
+    """[(start, end)] while samples[key] is truthy. A sample stands until the
+    next one, but at most `stale` seconds: a frozen node's silence is not
+    evidence of anything."""
+    spans = []
+    for this, following in zip(samples, samples[1:] + [None]):
+        if not this.get(key):
+            continue
+        end = this['t'] + stale if following is None else min(following['t'], this['t'] + stale)
+        if spans and abs(spans[-1][1] - this['t']) < 1e-9:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((this['t'], end))
+    return spans
+
+
+def longest_overlap(spans_a, spans_b):
+    best = 0.0
+    for a_start, a_end in spans_a:
+        for b_start, b_end in spans_b:
+            best = max(best, min(a_end, b_end) - max(a_start, b_start))
+    return best
+
+
+def sole_holder_since(samples_new, samples_old, since, key='vip'):
+    """First sample time >= since at which the new node holds and the old
+    node's latest sample (if recent) does not."""
+    for sample in samples_new:
+        if sample['t'] < since or not sample.get(key):
+            continue
+        older = [s for s in samples_old if s['t'] <= sample['t']]
+        if not older or not older[-1].get(key) or sample['t'] - older[-1]['t'] > 1.0:
+            return sample['t']
+    return None
+
+
+def first_holder_since(samples, since, key='vip'):
+    return next((s['t'] for s in samples if s['t'] >= since and s.get(key)), None)
+
+
+def outage(probes, since, until=None):
+    """Failed requests in [since, until), the longest run of failures (from
+    the first failed request to the next good one) and when service was
+    back for good (the first good answer after the last failure)."""
+    window = [p for p in probes if p['t'] >= since and (until is None or p['t'] < until)]
+    failed = [p for p in window if not p['ok']]
+    longest, run_start = 0.0, None
+    for p in window:
+        if not p['ok'] and run_start is None:
+            run_start = p['t']
+        elif p['ok'] and run_start is not None:
+            longest = max(longest, p['t'] - run_start)
+            run_start = None
+    if run_start is not None:  # still failing at the end of the window
+        longest = max(longest, window[-1]['t'] - run_start)
+    back = None
+    if failed:
+        back = next((p['t'] for p in window if p['ok'] and p['t'] > failed[-1]['t']), None)
+    return {'requests': len(window), 'failed': len(failed), 'longest_outage_s': round(longest, 2),
+            'service_back_s': round(back - since, 2) if back else (0.0 if window and not failed else None)}
+
+
+def timeline(streams, start):
+    """Changes in each stream: (seconds from start, source, what)."""
+    events = []
+    for source, records, keys in streams:
+        last = {}
+        for record in records:
+            for key in keys:
+                value = record.get(key)
+                if key == 'containers' and value is not None:
+                    value = 'running' if value > 0 else 'none'
+                if key == 'body' and not record.get('ok'):
+                    value = 'FAILED'
+                if key not in last or last[key] != value:
+                    if key in last or value not in (None, False, 'none'):
+                        events.append((round(record['t'] - start, 2), source, '%s %s' % (key, value)))
+                    last[key] = value
+    return sorted(events)
+
+
+def analyse(config, probes, samples_a, samples_b, events):
+    """The measured times and the verdict of one drill."""
+    thresholds = config['thresholds']
+    stale = config.get('stale_s', 1.0)
+    t_fail = next(e['t'] for e in events if e['event'] == config['fail_event'])
+    t_recover = next((e['t'] for e in events if e['event'] == config['recover_event']), None)
+    migrated = sole_holder_since(samples_b, samples_a, t_fail)
+    if migrated is None:
+        migrated = first_holder_since(samples_b, t_fail)
+    preempted = sole_holder_since(samples_a, samples_b, t_recover) if t_recover else None
+    result = {
+        'method': config['method'],
+        'migration_s': round(migrated - t_fail, 2) if migrated else None,
+        'stack_on_b_s': _since(first_holder_since(samples_b, t_fail, 'containers'), t_fail),
+        'failover_clients': outage(probes, t_fail, t_recover),
+        'preempt_s': round(preempted - t_recover, 2) if preempted and t_recover else None,
+        'stack_back_on_a_s': _since(first_holder_since(samples_a, t_recover, 'containers'), t_recover)
+        if t_recover else None,
+        'recovery_clients': outage(probes, t_recover) if t_recover else None,
+        'dual_vip_longest_s': round(longest_overlap(intervals(samples_a, 'vip', stale),
+                                                    intervals(samples_b, 'vip', stale)), 2),
+        'dual_stack_longest_s': round(longest_overlap(intervals(samples_a, 'containers', stale),
+                                                      intervals(samples_b, 'containers', stale)), 2),
+    }
+    failures = []
+    if result['migration_s'] is None:
+        failures.append('node B never held the VIP')
+    elif result['migration_s'] > thresholds['migration_s']:
+        failures.append('VIP migration %.2f s > %s s' % (result['migration_s'], thresholds['migration_s']))
+    if t_recover and result['preempt_s'] is None:
+        failures.append('the VIP never came back to node A alone')
+    elif result['preempt_s'] is not None and result['preempt_s'] > thresholds['preempt_s']:
+        failures.append('preempt %.2f s > %s s' % (result['preempt_s'], thresholds['preempt_s']))
+    if result['dual_vip_longest_s'] > thresholds['dual_vip_s']:
+        failures.append('both nodes held the VIP for %.2f s' % result['dual_vip_longest_s'])
+    if result['dual_stack_longest_s'] > thresholds['dual_stack_s']:
+        failures.append('both nodes ran the stack for %.2f s' % result['dual_stack_longest_s'])
+    result['failures'] = failures
+    result['passed'] = not failures
+    result['thresholds'] = thresholds
+    start = min([t_fail] + [r['t'] for r in probes[:1]])
+    result['timeline'] = [
+        {'t': t, 'source': source, 'event': what} for t, source, what in timeline([
+            ('drill', events, ['event']),
+            ('client', probes, ['body']),
+            (config['node_a'], samples_a, ['vrrp', 'vip', 'containers']),
+            (config['node_b'], samples_b, ['vrrp', 'vip', 'containers']),
+        ], t_fail)]
+    result['started'] = datetime.datetime.fromtimestamp(start, datetime.timezone.utc).isoformat(timespec='seconds')
+    return result
+
+
+def _since(moment, origin):
+    return round(moment - origin, 2) if moment is not None and origin is not None else None
+
+
+def _fmt(value, unit=' s'):
+    return 'n/a' if value is None else '%s%s' % (value, unit)
+
+
+def markdown(result):
+    fc, rc = result['failover_clients'], result['recovery_clients'] or {}
+    th = result['thresholds']
+    lines = [
+        '# Failover drill: %s (%s)' % (result['method'], result['started']),
+        '',
+        '**%s**%s' % ('PASSED' if result['passed'] else 'FAILED',
+                      '' if result['passed'] else ': ' + '; '.join(result['failures'])),
+        '',
+        '| measure | value | limit |',
+        '|---|---|---|',
+        '| VIP migration to node B | %s | %s s |' % (_fmt(result['migration_s']), th['migration_s']),
+        '| stack running on node B after | %s | |' % _fmt(result['stack_on_b_s']),
+        '| client outage during failover (longest) | %s | |' % _fmt(fc['longest_outage_s']),
+        '| failed requests during failover | %s of %s | |' % (fc['failed'], fc['requests']),
+        '| service back through the VIP after | %s | |' % _fmt(fc['service_back_s']),
+        '| preempt back to node A | %s | %s s |' % (_fmt(result['preempt_s']), th['preempt_s']),
+        '| client outage during preempt (longest) | %s | |' % _fmt(rc.get('longest_outage_s')),
+        '| failed requests during preempt | %s of %s | |' % (rc.get('failed', 'n/a'), rc.get('requests', 'n/a')),
+        '| both nodes held the VIP (longest) | %s | %s s |' % (_fmt(result['dual_vip_longest_s']), th['dual_vip_s']),
+        '| both nodes ran the stack (longest) | %s | %s s |' % (_fmt(result['dual_stack_longest_s']),
+                                                               th['dual_stack_s']),
+        '',
+        '## Timeline (seconds from the failure)',
+        '',
+        '| t | source | event |',
+        '|---|---|---|',
+    ]
+    lines += ['| %+.2f | %s | %s |' % (e['t'], e['source'], e['event']) for e in result['timeline']]
+    return '\n'.join(lines) + '\n'
+
+
+def summary_line(result):
+    fc = result['failover_clients']
+    return ('%-16s %s  migration %s  client outage %s (%d failed)  preempt %s  dual VIP %s  dual stack %s'
+            % (result['method'], 'PASS' if result['passed'] else 'FAIL', _fmt(result['migration_s']),
+               _fmt(fc['longest_outage_s']), fc['failed'], _fmt(result['preempt_s']),
+               _fmt(result['dual_vip_longest_s']), _fmt(result['dual_stack_longest_s'])))
+
+
+def report(config_file):
+    with open(config_file) as handle:
+        config = json.load(handle)
+    events = read_jsonl(config['events'])
+    for extra in config.get('extra_events', []):
+        events += read_jsonl(extra)
+    events.sort(key=lambda e: e['t'])
+    result = analyse(config, read_jsonl(config['probe']), read_jsonl(config['samples_a']),
+                     read_jsonl(config['samples_b']), events)
+    base = config['report_base']
+    with open(base + '.json', 'w') as handle:
+        json.dump(result, handle, indent=2)
+    with open(base + '.md', 'w') as handle:
+        handle.write(markdown(result))
+    print(json.dumps({'summary': summary_line(result), 'passed': result['passed'],
+                      'failures': result['failures'], 'report': base + '.md'}))
+    return 0
+
+# ---------------------------------------------------------------- command line
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    sub = parser.add_subparsers(dest='command', required=True)
+    p = sub.add_parser('probe')
+    p.add_argument('--url', required=True)
+    p.add_argument('--timeout', type=float, default=0.5)
+    s = sub.add_parser('sample')
+    s.add_argument('--vip', required=True)
+    s.add_argument('--project', default='netsocs')
+    s.add_argument('--state-file', default='/run/netsocs-failover/vrrp-state.json')
+    for each in (p, s):
+        each.add_argument('--out', required=True)
+        each.add_argument('--stop-file', required=True)
+        each.add_argument('--interval', type=float, default=0.1)
+        each.add_argument('--max-seconds', type=float, default=900)
+    a = sub.add_parser('act')
+    a.add_argument('action', choices=sorted(ACTIONS))
+    a.add_argument('--events', required=True)
+    a.add_argument('--interface', default='eth0')
+    a.add_argument('--project-dir', default='/opt/netsocs')
+    a.add_argument('--container', default='node-a')
+    r = sub.add_parser('report')
+    r.add_argument('--config', required=True)
+    m = sub.add_parser('summary', help='one line per JSON report')
+    m.add_argument('reports', nargs='+')
+    args = parser.parse_args(argv)
+    if args.command == 'probe':
+        _loop(args.out, args.stop_file, args.interval, args.max_seconds, lambda: probe_once(args.url, args.timeout))
+    elif args.command == 'sample':
+        _loop(args.out, args.stop_file, args.interval, args.max_seconds,
+              lambda: sample_once(args.vip, args.project, args.state_file))
+    elif args.command == 'act':
+        started = act(args.action, args.events, interface=args.interface, project_dir=args.project_dir,
+                      container=args.container)
+        print(json.dumps({'action': args.action, 't': started}))
+    elif args.command == 'report':
+        return report(args.config)
+    elif args.command == 'summary':
+        for path in args.reports:
+            with open(path) as handle:
+                print(summary_line(json.load(handle)))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

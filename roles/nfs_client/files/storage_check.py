@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+"""Netsocs shared-storage check (installed by the netsocs.failover.nfs_client role).
+
+    storage-check            exit 0 when every share is usable, 1 otherwise
+
+A share is usable when it is a mount point and a small file can be written,
+read back and removed in it. The whole check must finish within the timeout:
+a hard NFS mount whose server is gone blocks instead of failing, so the check
+runs in a worker thread and a check that does not come back counts as failed.
+The stack health check (stack-hook health) calls this, so a node whose shared
+storage is broken drops below its healthy peer and never takes the VIP from it.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+
+CONFIG_FILE = os.environ.get('NETSOCS_STORAGE_CONFIG', '/etc/netsocs-failover/storage.json')
+
+
+def check_share(path, probe_name, ismount=os.path.ismount):
+    """None when the share is usable, else what is wrong with it."""
+    if not os.path.isdir(path):
+        return '%s: missing' % path
+    if not ismount(path):
+        return '%s: not a mount point (the share is not mounted)' % path
+    probe = os.path.join(path, probe_name)
+    try:
+        with open(probe, 'w') as handle:
+            handle.write('netsocs storage check\n')
+            handle.flush()
+            os.fsync(handle.fileno())
+        with open(probe) as handle:
+            if handle.read() != 'netsocs storage check\n':
+                return '%s: read back differs from what was written' % path
+        os.unlink(probe)
+    except OSError as exc:
+        return '%s: not writable (%s)' % (path, exc.strerror or exc)
+    return None
+
+
+def check_all(paths, timeout, probe_name, ismount=os.path.ismount):
+    """(ok, problems). A check still blocked after `timeout` seconds fails."""
+    problems = []
+    done = threading.Event()
+
+    def work():
+        for path in paths:
+            problem = check_share(path, probe_name, ismount)
+            if problem:
+                problems.append(problem)
+        done.set()
+
+    threading.Thread(target=work, daemon=True).start()
+    if not done.wait(timeout):
+        return False, ['no answer within %ss (a hung NFS mount?); so far: %s'
+                       % (timeout, '; '.join(problems) or 'no problem found')]
+    return not problems, problems
+
+
+def main():
+    with open(CONFIG_FILE) as handle:
+        config = json.load(handle)
+    probe_name = '.netsocs-storage-check.%s' % socket.gethostname()
+    ok, problems = check_all(config['paths'], config.get('timeout', 10), probe_name)
+    if ok:
+        print('shared storage OK: %d shares mounted and writable' % len(config['paths']))
+        return 0
+    print('; '.join(problems))
+    return 1
+
+
+if __name__ == '__main__':
+    # os._exit: a worker blocked in the kernel must not hold up the verdict.
+    sys.stdout.flush()
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Send VRRPv2 adverts by hand, as a rogue router (or a spoofer) would.
+
+    AUTH_PASS=secret vrrp_advert.py --vrid 51 --priority 254 --vip 172.30.99.100 \
+        [--source 172.30.99.12] [--count 10] [--interval 0.2]
+
+The tests run it from a container that is not a node, to show that the
+firewall drops adverts from anyone but the peer (and, with --source set to
+the peer's address, that the adverts are valid: a spoofed one gets through
+and demotes the MASTER). Builds the IP header itself (IPPROTO_RAW): TTL 255,
+as VRRP requires, and any source address. Needs CAP_NET_RAW. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import struct
+import sys
+import time
+
+VRRP_PROTO = 112
+VRRP_GROUP = '224.0.0.18'
+
+
+def inet_checksum(data):
+    if len(data) % 2:
+        data += b'\0'
+    total = sum(struct.unpack('!%dH' % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def build_advert(vrid, priority, addresses, password='', advert_int=1):
+    """A VRRPv2 advertisement (RFC 3768), with simple-text auth when a password is given."""
+    if not 1 <= vrid <= 255 or not 0 <= priority <= 255:
+        raise ValueError('vrid must be 1-255 and priority 0-255')
+    auth = password.encode()[:8].ljust(8, b'\0') if password else b'\0' * 8
+    body = b''.join(socket.inet_aton(a) for a in addresses) + auth
+    header = struct.pack('!BBBBBBH', 0x21, vrid, priority, len(addresses), 1 if password else 0, advert_int, 0)
+    checksum = inet_checksum(header + body)
+    return header[:6] + struct.pack('!H', checksum) + body
+
+
+def build_ip(payload, destination, source='0.0.0.0'):
+    """IPv4 header with TTL 255 and protocol 112; the kernel fills a 0.0.0.0 source,
+    the id and the header checksum."""
+    return struct.pack('!BBHHHBBH4s4s', 0x45, 0xC0, 20 + len(payload), 0, 0, 255, VRRP_PROTO, 0,
+                       socket.inet_aton(source), socket.inet_aton(destination)) + payload
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--vrid', type=int, required=True)
+    parser.add_argument('--priority', type=int, default=254)
+    parser.add_argument('--vip', action='append', required=True)
+    parser.add_argument('--source', default='0.0.0.0', help='source address to claim (default: our own)')
+    parser.add_argument('--destination', default=VRRP_GROUP)
+    parser.add_argument('--count', type=int, default=10)
+    parser.add_argument('--interval', type=float, default=0.2)
+    args = parser.parse_args(argv)
+    # The password comes from the environment, never the command line.
+    packet = build_ip(build_advert(args.vrid, args.priority, args.vip, os.environ.get('AUTH_PASS', '')),
+                      args.destination, args.source)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    for n in range(args.count):
+        sock.sendto(packet, (args.destination, 0))
+        if n + 1 < args.count:
+            time.sleep(args.interval)
+    print('sent %d VRRPv2 adverts (vrid %d, priority %d, source %s) to %s'
+          % (args.count, args.vrid, args.priority, args.source, args.destination))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

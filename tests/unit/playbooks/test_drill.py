@@ -1,0 +1,143 @@
+"""The drill's measurements: migration, outage, preempt, split brain, timeline."""
+
+import importlib.util
+import json
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).parents[3]
+spec = importlib.util.spec_from_file_location('drill', ROOT / 'playbooks' / 'files' / 'drill.py')
+drill = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(drill)
+
+THRESHOLDS = {'migration_s': 6, 'preempt_s': 10, 'dual_vip_s': 0.5, 'dual_stack_s': 5}
+CONFIG = {'method': 'stop_keepalived', 'fail_event': 'stop_keepalived', 'recover_event': 'start_keepalived',
+          'node_a': 'node-a', 'node_b': 'node-b', 'thresholds': THRESHOLDS}
+
+
+def samples(spec, step=0.2, start=100.0, end=120.0):
+    """Samples every `step` s; spec: [(from_t, to_t, vip, containers)]."""
+    out, t = [], start
+    while t < end:
+        vip, containers = False, 0
+        for lo, hi, v, c in spec:
+            if lo <= t < hi:
+                vip, containers = v, c
+        out.append({'t': round(t, 3), 'vip': vip, 'containers': containers, 'vrrp': 'MASTER' if vip else 'BACKUP'})
+        t += step
+    return out
+
+
+def probes(failing, step=0.1, start=100.0, end=120.0):
+    out, t = [], start
+    while t < end:
+        bad = any(lo <= t < hi for lo, hi in failing)
+        out.append({'t': round(t, 3), 'ok': not bad, 'body': '' if bad else 'x'})
+        t += step
+    return out
+
+
+EVENTS = [{'t': 105.0, 'event': 'stop_keepalived'}, {'t': 112.0, 'event': 'start_keepalived'}]
+# A holds until 105.1, B from 106.0 to 113.2, A again from 113.0 (a 0.2 s hand-over overlap)
+A = samples([(100, 105.1, True, 3), (105.1, 107, False, 3), (113.0, 120, True, 3)])
+B = samples([(106.0, 113.2, True, 3), (113.2, 114.0, False, 3)])
+
+
+def test_clean_drill_measures_and_passes():
+    result = drill.analyse(CONFIG, probes([(105.0, 107.0)]), A, B, EVENTS)
+    assert result['migration_s'] == pytest.approx(1.0, abs=0.21)
+    assert result['preempt_s'] == pytest.approx(1.2, abs=0.21)
+    assert result['failover_clients']['failed'] == 20
+    assert result['failover_clients']['longest_outage_s'] == pytest.approx(2.0, abs=0.11)
+    assert result['failover_clients']['service_back_s'] == pytest.approx(2.0, abs=0.11)
+    assert result['recovery_clients']['failed'] == 0 and result['recovery_clients']['service_back_s'] == 0.0
+    assert result['dual_vip_longest_s'] == pytest.approx(0.2, abs=0.01)
+    assert result['passed'], result['failures']
+
+
+def test_split_brain_fails_the_drill():
+    b_keeps = samples([(106.0, 120, True, 3)])  # B never lets go after A is back
+    result = drill.analyse(CONFIG, probes([]), A, b_keeps, EVENTS)
+    assert not result['passed']
+    assert any('both nodes held the VIP' in f for f in result['failures'])
+    assert any('never came back to node A alone' in f for f in result['failures'])
+
+
+def test_stack_on_both_nodes_beyond_the_tolerance_fails():
+    a_stack_stays = samples([(100, 105.1, True, 3), (105.1, 120, False, 3)])
+    result = drill.analyse(CONFIG, probes([]), a_stack_stays, B, EVENTS)
+    assert any('both nodes ran the stack' in f for f in result['failures'])
+
+
+def test_slow_migration_is_judged_against_the_threshold():
+    late_b = samples([(112.5, 113.2, True, 3)])
+    result = drill.analyse(dict(CONFIG, thresholds=dict(THRESHOLDS, migration_s=6)), probes([]), A, late_b, EVENTS)
+    assert result['migration_s'] == pytest.approx(7.5, abs=0.21)
+    assert 'VIP migration' in result['failures'][0]
+
+
+def test_frozen_node_silence_is_not_a_holder():
+    # A is frozen (no samples) from 105 to 110 while its kernel keeps the VIP
+    frozen_a = [s for s in A if not 105.0 <= s['t'] < 110.0]
+    frozen_a = [dict(s, vip=True) if s['t'] < 105.0 else s for s in frozen_a]
+    assert drill.longest_overlap(drill.intervals(frozen_a, 'vip', 1.0), drill.intervals(B, 'vip', 1.0)) < 0.5
+
+
+def test_outage_counts_the_longest_run_and_the_return():
+    result = drill.outage(probes([(101.0, 101.5), (102.0, 104.0)]), 100.0, 110.0)
+    assert result['failed'] == 25 and result['longest_outage_s'] == pytest.approx(2.0, abs=0.11)
+    assert result['service_back_s'] == pytest.approx(4.0, abs=0.11)
+
+
+def test_records_cut_short_are_skipped(tmp_path):
+    path = tmp_path / 'p.jsonl'
+    path.write_text('{"t": 2, "ok": true}\n{"t": 1, "ok": false}\n{"t": 3, "o')
+    assert [r['t'] for r in drill.read_jsonl(str(path))] == [1, 2]
+
+
+def test_timeline_lists_changes_only():
+    events = drill.timeline([('node-b', B, ['vip'])], 105.0)
+    assert [e[2] for e in events] == ['vip True', 'vip False']
+    assert events[0][0] == pytest.approx(1.0, abs=0.21)
+
+
+def test_holds_vip_reads_ip_json():
+    out = json.dumps([{'ifname': 'eth0', 'addr_info': [{'local': '10.0.0.5'}, {'local': '10.0.0.100'}]}])
+    assert drill.holds_vip(out, '10.0.0.100') and not drill.holds_vip(out, '10.0.0.101')
+
+
+def test_report_writes_json_and_markdown(tmp_path, capsys):
+    files = {}
+    for name, records in (('probe', probes([(105.0, 106.0)])), ('samples_a', A), ('samples_b', B), ('events', EVENTS)):
+        files[name] = tmp_path / (name + '.jsonl')
+        files[name].write_text(''.join(json.dumps(r) + '\n' for r in records))
+    config = dict(CONFIG, report_base=str(tmp_path / 'drill'), **{k: str(v) for k, v in files.items()})
+    (tmp_path / 'config.json').write_text(json.dumps(config))
+    assert drill.main(['report', '--config', str(tmp_path / 'config.json')]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed['passed'] and 'migration' in printed['summary']
+    text = (tmp_path / 'drill.md').read_text()
+    assert '**PASSED**' in text and '| VIP migration to node B |' in text and 'vip True' in text
+    assert json.loads((tmp_path / 'drill.json').read_text())['method'] == 'stop_keepalived'
+
+
+def test_summary_prints_one_line_per_report(tmp_path, capsys):
+    result = drill.analyse(CONFIG, probes([(105.0, 106.0)]), A, B, EVENTS)
+    (tmp_path / 'r.json').write_text(json.dumps(result))
+    assert drill.main(['summary', str(tmp_path / 'r.json')]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith('stop_keepalived') and 'PASS' in line and 'preempt 1.2' in line
+
+
+def test_link_up_restores_the_routes_link_down_removed():
+    routes = json.dumps([
+        {'dst': 'default', 'gateway': '172.30.99.1', 'dev': 'eth0', 'flags': []},
+        {'dst': '172.30.99.0/24', 'dev': 'eth0', 'protocol': 'kernel', 'scope': 'link',
+         'prefsrc': '172.30.99.11', 'flags': []},
+    ])
+    assert drill.route_commands(routes, 'eth0') == [
+        ['ip', 'route', 'replace', 'default', 'via', '172.30.99.1', 'dev', 'eth0'],
+        ['ip', 'route', 'replace', '172.30.99.0/24', 'dev', 'eth0', 'proto', 'kernel', 'scope', 'link',
+         'src', '172.30.99.11'],
+    ]

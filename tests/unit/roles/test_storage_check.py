@@ -1,0 +1,57 @@
+"""The nfs_client storage check: mount point, write/read/remove, bounded time."""
+
+import importlib.util
+import pathlib
+import threading
+
+ROOT = pathlib.Path(__file__).parents[3]
+spec = importlib.util.spec_from_file_location('storage_check', ROOT / 'roles' / 'nfs_client' / 'files' / 'storage_check.py')
+check = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(check)
+
+
+def mounted(path):
+    return True
+
+
+def test_usable_share_leaves_no_probe(tmp_path):
+    assert check.check_share(str(tmp_path), '.probe', ismount=mounted) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unmounted_share_is_reported(tmp_path):
+    # an empty mount point: writes would land on the local disk, unseen by the peer
+    problem = check.check_share(str(tmp_path), '.probe', ismount=lambda p: False)
+    assert 'not a mount point' in problem
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_share_is_reported(tmp_path):
+    assert 'missing' in check.check_share(str(tmp_path / 'nope'), '.probe', ismount=mounted)
+
+
+def test_read_only_share_is_reported(tmp_path):
+    # a directory in place of the probe file makes the write fail like EROFS/EACCES would
+    (tmp_path / '.probe').mkdir()
+    assert 'not writable' in check.check_share(str(tmp_path), '.probe', ismount=mounted)
+
+
+def test_check_all_lists_every_problem(tmp_path):
+    good, bad = tmp_path / 'good', tmp_path / 'bad'
+    good.mkdir()
+    bad.mkdir()
+    ok, problems = check.check_all([str(good), str(bad)], 5, '.probe', ismount=lambda p: p == str(good))
+    assert ok is False and len(problems) == 1 and 'bad: not a mount point' in problems[0]
+    assert check.check_all([str(good)], 5, '.probe', ismount=mounted) == (True, [])
+
+
+def test_hung_share_fails_within_the_timeout(tmp_path):
+    release = threading.Event()
+
+    def hung(path):  # a hard NFS mount whose server is gone blocks like this
+        release.wait(10)
+        return True
+
+    ok, problems = check.check_all([str(tmp_path)], 0.2, '.probe', ismount=hung)
+    release.set()
+    assert ok is False and 'no answer within 0.2s' in problems[0]
