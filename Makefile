@@ -47,7 +47,7 @@ lint: $(VENV)/.installed
 	ansible-doc netsocs.failover.warn > /dev/null
 	for r in keepalived docker_stack nfs_server nfs_client firewall; do ansible-doc -t role netsocs.failover.$$r > /dev/null; done
 	# README.md lists every role variable as the argument specs define it
-	python3 tests/tools/render_variables.py --check README.md
+	python3 tests/tools/render_variables.py --check docs/variables.md
 
 unit: $(VENV)/.installed
 	pytest tests/unit
@@ -80,7 +80,7 @@ lab: setup
 drill:
 	for m in $(DRILLS); do ansible-playbook failover-drill.yml -i inventories/lab/hosts.yml -e drill_method=$$m; done
 	@echo; echo "== Failover drills (reports/drill-*.md) =="
-	@python3 playbooks/files/drill.py summary $$(for m in $(DRILLS); do ls -t reports/drill-$$m-*.json | head -1; done)
+	@python3 playbooks/operations/files/drill.py summary $$(for m in $(DRILLS); do ls -t reports/drill-$$m-*.json | head -1; done)
 
 status:
 	ansible-playbook status.yml -i inventories/lab/hosts.yml

@@ -12,7 +12,7 @@ name: node_address
 short_description: The cluster address of an inventory host
 version_added: 0.1.0
 description:
-  - Returns the host's C(keepalived_node_ip) when the inventory sets it (the reference
+  - Returns the host's C(failover_node_ip) when the inventory sets it (the reference
     NODE_A_IP / NODE_B_IP), otherwise the address of its default IPv4 route from its facts.
   - The roles use it to point NFS exports, NFS mounts and firewall rules at the other nodes
     without repeating addresses in the inventory.
@@ -48,11 +48,11 @@ def node_address(host, hostvars):
         variables = hostvars[host]
     except KeyError:
         raise AnsibleFilterError('node_address: %r is not in the inventory' % (host,))
-    address = variables.get('keepalived_node_ip')
+    address = variables.get('failover_node_ip')
     if not address:
         address = ((variables.get('ansible_facts') or {}).get('default_ipv4') or {}).get('address')
     if not address:
-        raise AnsibleFilterError('node_address: no address for %s: set keepalived_node_ip in the inventory '
+        raise AnsibleFilterError('node_address: no address for %s: set failover_node_ip in the inventory '
                                  'or gather its facts in an earlier play' % host)
     return str(address)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-STATES = ('running', 'stopped', 'restarted')
+STATES = ('running', 'stopped', 'restarted', 'applied')
 
 
 class ComposeError(ValueError):
@@ -37,6 +37,7 @@ def parse_ps(text):
         if not isinstance(item, dict):
             raise ComposeError('unexpected `docker compose ps` entry: %r' % (item,))
         result.append({
+            'id': item.get('ID'),
             'name': item.get('Name'),
             'service': item.get('Service'),
             'state': (item.get('State') or '').lower(),
@@ -56,10 +57,14 @@ def decide(wanted, containers, min_running):
     running:   'up' when fewer than min_running containers run, else 'none';
     restarted: 'up' when fewer than min_running run (a start is the restart),
                else 'restart';
-    stopped:   'down' while any container of the project exists, else 'none'.
+    stopped:   'down' while any container of the project exists, else 'none';
+    applied:   'apply' always: Compose itself recreates only the containers
+               whose configuration changed (see recreated()).
     """
     if wanted not in STATES:
         raise ValueError('unknown state %r' % (wanted,))
+    if wanted == 'applied':
+        return 'apply'
     running = running_count(containers)
     if wanted == 'stopped':
         return 'down' if containers else 'none'
@@ -72,6 +77,7 @@ def compose_args(action, timeout):
     """The `docker compose` sub-command for an action."""
     return {
         'up': ['up', '--detach', '--no-recreate', '--wait', '--wait-timeout', str(int(timeout))],
+        'apply': ['up', '--detach', '--wait', '--wait-timeout', str(int(timeout))],
         'restart': ['restart', '--timeout', str(int(min(timeout, 30)))],
         'down': ['down', '--timeout', str(int(min(timeout, 30)))],
     }[action]
@@ -82,3 +88,9 @@ def reached(wanted, containers, min_running):
     if wanted == 'stopped':
         return not containers
     return running_count(containers) >= min_running
+
+
+def recreated(before, after):
+    """Whether `docker compose up` created, recreated or removed a container
+    (a container's ID changes when Compose recreates it)."""
+    return sorted((c['name'], c['id']) for c in before) != sorted((c['name'], c['id']) for c in after)

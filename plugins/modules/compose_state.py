@@ -19,7 +19,10 @@ description:
     already runs; this is what a node does when it becomes the VRRP MASTER.
   - With O(state=stopped) it runs C(docker compose down) while any container of the project
     exists, then checks that none is left.
-  - Without O(state) it only reports.
+  - With O(state=applied) it runs C(docker compose up --detach --wait), which recreates only the
+    containers whose configuration or image changed; C(changed) says whether any container was
+    created or recreated. This applies a changed compose file or C(.env) on the node that runs the stack.
+  - Without O(state) it only reports and never changes anything (the read-only interface).
 author:
   - Netsocs infrastructure team
 options:
@@ -37,7 +40,7 @@ options:
   state:
     description: Wanted state of the project. Omit it to report only.
     type: str
-    choices: [running, stopped, restarted]
+    choices: [running, stopped, restarted, applied]
   min_running:
     description: The project counts as running when at least this many containers run.
     type: int
@@ -48,13 +51,13 @@ options:
     default: 120
 attributes:
   check_mode:
-    support: full
-    description: Reports the action it would take and C(changed) without taking it.
+    support: partial
+    description: Reports the action it would take and C(changed) without taking it; with V(applied) it cannot tell whether Compose would recreate a container, and reports C(changed=false) with C(action=apply).
   diff_mode:
     support: none
   idempotent:
     support: partial
-    description: V(running) and V(stopped) are idempotent; V(restarted) restarts a running project every time.
+    description: V(running), V(stopped) and V(applied) are idempotent; V(restarted) restarts a running project every time.
 notes:
   - Needs the Docker CLI with the Compose v2 plugin (C(docker compose)) on the target.
 seealso:
@@ -85,7 +88,7 @@ action:
   description: What was done (or, in check mode, would be done).
   returned: always
   type: str
-  choices: [none, up, restart, down]
+  choices: [none, up, restart, down, apply]
   sample: up
 running_before:
   description: Number of running containers of the project before acting.
@@ -106,6 +109,9 @@ services:
     service:
       description: Compose service name.
       type: str
+    id:
+      description: Container ID.
+      type: str
     name:
       description: Container name.
       type: str
@@ -119,7 +125,7 @@ services:
       description: Exit code of a stopped container.
       type: int
   sample:
-    - {service: caddy, name: netsocs-caddy, state: running, health: "", exit_code: 0}
+    - {service: caddy, id: 3f2a9c1e0b7d, name: netsocs-caddy, state: running, health: "", exit_code: 0}
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -129,6 +135,7 @@ from ansible_collections.netsocs.failover.plugins.module_utils._compose import (
     decide,
     parse_ps,
     reached,
+    recreated,
     running_count,
 )
 
@@ -164,7 +171,7 @@ def main():
             project_src=dict(type='path', required=True),
             files=dict(type='list', elements='str'),
             project_name=dict(type='str'),
-            state=dict(type='str', choices=['running', 'stopped', 'restarted']),
+            state=dict(type='str', choices=['running', 'stopped', 'restarted', 'applied']),
             min_running=dict(type='int', default=3),
             timeout=dict(type='int', default=120),
         ),
@@ -187,7 +194,10 @@ def main():
                     running_after=running_count(after))
     except ComposeError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=action != 'none', action=action, services=after,
+    changed = action != 'none'
+    if action == 'apply':
+        changed = not module.check_mode and recreated(before, after)
+    module.exit_json(changed=changed, action=action, services=after,
                      running_before=running_count(before), running_after=running_count(after))
 
 

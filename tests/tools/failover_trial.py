@@ -16,6 +16,10 @@ Runs on the controller (the Docker host). It starts two probes, then acts:
 It stops when the expected node holds the VIP alone and answers through it,
 then keeps watching for --settle seconds to prove the state is stable.
 Prints one JSON report; the verify playbook asserts on it.
+
+What counts as a migration, an outage and a dual holder is defined once, in
+the drill's measurement engine (playbooks/operations/files/drill.py), and
+used here on this tool's samples.
 """
 
 from __future__ import annotations
@@ -29,9 +33,17 @@ import time
 import urllib.request
 from pathlib import Path
 
-# Parse addresses exactly as the vip_status module does.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'plugins' / 'module_utils'))
+ROOT = Path(__file__).resolve().parents[2]
+# Parse addresses exactly as the vip_status module does, and measure exactly
+# as the failover drill does.
+sys.path.insert(0, str(ROOT / 'plugins' / 'module_utils'))
+sys.path.insert(0, str(ROOT / 'playbooks' / 'operations' / 'files'))
 import _vip  # noqa: E402
+import drill  # noqa: E402
+
+# A sample stands for at most this long (the drill's default): a node whose
+# namespace could not be read is no evidence of holding.
+STALE_S = 1.0
 
 ACTIONS = {
     'stop-keepalived': ('exec', ['systemctl', 'stop', 'keepalived']),
@@ -74,8 +86,15 @@ def first_time(events, predicate, since=0.0):
     return None
 
 
+def per_node(holder_samples, node):
+    """One node's samples in the drill engine's shape: [{'t', 'vip'}]."""
+    return [{'t': s['t'], 'vip': s['holders'].get(node)} for s in holder_samples]
+
+
 def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, since=0.0):
-    """Turn the probes' records into the report's numbers.
+    """Turn the probes' records into the report's numbers, with the drill's
+    definitions (drill.sole_holder_since, drill.outage, drill.intervals and
+    drill.longest_overlap).
 
     holder_samples: [{'t', 'holders': {node: True/False/None}, 'frozen_holders': [node]}]
                     (see mask_frozen)
@@ -84,39 +103,35 @@ def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, sin
                     expected node already served before it (a flap ends where it began)
     """
     others = [n for n in nodes if n != expect]
-    is_dual = [sum(1 for n in nodes if s['holders'].get(n)) > 1 for s in holder_samples]
-    dual = [s for s, d in zip(holder_samples, is_dual) if d]
-    # VRRP preemption adds the VIP on the new MASTER before the old one, on
-    # hearing its advert, removes it: a window of one advert's trip (ms) that a
-    # sample can straddle (the nodes are read one after the other). A split
-    # brain lasts: it shows in consecutive samples.
-    longest = run = 0
-    for d in is_dual:
-        run = run + 1 if d else 0
-        longest = max(longest, run)
-    moved = first_time(holder_samples, lambda s: s['holders'].get(expect)
-                       and not any(s['holders'].get(o) for o in others), since)
+    samples = {n: per_node(holder_samples, n) for n in nodes}
+    # Migration: the expected node holds the VIP and no other node does.
+    moved = None
+    for other in others:
+        moment = drill.sole_holder_since(samples[expect], samples[other], since)
+        moved = moment if moved is None or (moment is not None and moment > moved) else moved
     served = first_time(requests, lambda r: r['ok'] and r['node'] == expect, since)
+    # Dual holder: the longest time two nodes' holding intervals overlap.
+    dual_s = max([drill.longest_overlap(drill.intervals(samples[a], 'vip', STALE_S),
+                                        drill.intervals(samples[b], 'vip', STALE_S))
+                  for i, a in enumerate(nodes) for b in nodes[i + 1:]] or [0.0])
     after = [r for r in requests if reached_at is not None and reached_at <= r['t'] <= settle_end]
     stable = (reached_at is not None
               and all(r['ok'] and r['node'] == expect for r in after)
               and all(s['holders'].get(expect) and not any(s['holders'].get(o) for o in others)
                       for s in holder_samples if s['t'] >= reached_at))
-    failed = [r for r in requests if not r['ok']]
     wrong = [r for r in requests if r['ok'] and reached_at is not None and r['t'] > reached_at
              and r['node'] != expect]
-    outage_start = first_time(requests, lambda r: not r['ok'] or r['node'] != expect)
+    clients = drill.outage(requests, 0.0)
     return {
         'vip_moved_s': round(moved, 3) if moved is not None else None,
         'client_switched_s': round(served, 3) if served is not None else None,
-        'first_failed_request_s': round(outage_start, 3) if outage_start is not None else None,
-        'requests': len(requests),
-        'failed_requests': len(failed),
+        'client_outage_s': clients['longest_outage_s'],
+        'requests': clients['requests'],
+        'failed_requests': clients['failed'],
         'wrong_node_after_switch': len(wrong),
         'holder_samples': len(holder_samples),
-        'dual_holder_samples': len(dual),
-        'dual_holder_times': [round(s['t'], 3) for s in dual[:10]],
-        'dual_holder_longest_run': longest,
+        'dual_vip_longest_s': round(dual_s, 3),
+        'dual_holder_samples': sum(1 for s in holder_samples if sum(1 for n in nodes if s['holders'].get(n)) > 1),
         'frozen_holder_samples': sum(1 for s in holder_samples if s.get('frozen_holders')),
         'stable': stable,
     }

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Render every role variable from the argument specs into README.md.
+"""Render every role variable from the argument specs into docs/variables.md.
 
-    render_variables.py README.md          rewrite the block between the markers
-    render_variables.py --check README.md  fail when the block is out of date (make lint)
+    render_variables.py docs/variables.md  rewrite the block between the markers
+    render_variables.py --check docs/variables.md  fail when the block is out of date (make lint)
 
 The argument specs (roles/*/meta/argument_specs.yml, entry point `main`) are
 the one source of the variables' types, defaults and descriptions.

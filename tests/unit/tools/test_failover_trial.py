@@ -1,4 +1,5 @@
-"""The Molecule trial tool's analysis: timings and dual-holder detection."""
+"""The Molecule trial tool: its own sampling helpers, and that it measures with
+the drill's engine (whose definitions tests/unit/playbooks/test_drill.py tests)."""
 
 import importlib.util
 import json
@@ -37,21 +38,27 @@ def test_clean_failover():
     assert report['client_switched_s'] == 1.1
     assert report['failed_requests'] == 2 and report['requests'] == 5
     assert report['dual_holder_samples'] == 0 and report['stable'] is True
-    assert report['first_failed_request_s'] == 0.0
+    # From the first failed request (0.4) to the next good answer (1.1).
+    assert report['client_outage_s'] == 0.7
 
 
 def test_dual_holders_are_caught():
     samples = [holders(0.0, True, False), holders(0.5, True, True), holders(1.0, False, True)]
     report = trial.analyse(samples, [req(1.0, 'node-b')], 'node-b', NODES, 1.0, 1.5)
-    assert report['dual_holder_samples'] == 1 and report['dual_holder_times'] == [0.5]
-    assert report['dual_holder_longest_run'] == 1
+    # One sample with both: the overlap lasts until the next sample.
+    assert report['dual_holder_samples'] == 1 and report['dual_vip_longest_s'] == 0.5
 
 
 def test_split_brain_shows_in_consecutive_samples():
     samples = [holders(0.0, True, False), holders(0.1, True, True), holders(0.2, True, True),
-               holders(0.3, True, True), holders(0.4, False, True), holders(0.5, True, True)]
-    report = trial.analyse(samples, [req(0.4, 'node-b')], 'node-b', NODES, 0.4, 0.5)
-    assert report['dual_holder_samples'] == 4 and report['dual_holder_longest_run'] == 3
+               holders(0.3, True, True), holders(0.4, False, True), holders(0.5, True, True),
+               holders(0.6, False, True)]
+    report = trial.analyse(samples, [req(0.4, 'node-b')], 'node-b', NODES, 0.4, 0.6)
+    # Both held from 0.1 to 0.4: the longest overlap, as the drill measures it.
+    assert report['dual_holder_samples'] == 4 and report['dual_vip_longest_s'] == 0.3
+    assert report['dual_vip_longest_s'] == round(trial.drill.longest_overlap(
+        trial.drill.intervals(trial.per_node(samples, 'node-a'), 'vip', 1.0),
+        trial.drill.intervals(trial.per_node(samples, 'node-b'), 'vip', 1.0)), 3)
 
 
 def test_frozen_node_is_not_an_active_holder():
@@ -61,6 +68,8 @@ def test_frozen_node_is_not_an_active_holder():
     assert samples[1] == {'t': 1.0, 'holders': {'node-a': None, 'node-b': True}, 'frozen_holders': ['node-a']}
     report = trial.analyse(samples, [req(1.0, 'node-b')], 'node-b', NODES, 1.0, 1.5)
     assert report['dual_holder_samples'] == 0 and report['vip_moved_s'] == 1.0
+    assert report['dual_vip_longest_s'] == 0.0
+    # node-a's frozen samples carry the VIP only in the first one (t=0).
     assert report['frozen_holder_samples'] == 2
 
 

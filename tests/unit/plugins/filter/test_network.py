@@ -48,7 +48,7 @@ def test_ipv4_net(value, expected):
 def test_node_address_prefers_the_inventory_then_the_facts():
     from ansible_collections.netsocs.failover.plugins.filter.node_address import node_address
     hostvars = {
-        'node-a': {'keepalived_node_ip': '192.168.1.10', 'ansible_facts': {'default_ipv4': {'address': '10.0.0.1'}}},
+        'node-a': {'failover_node_ip': '192.168.1.10', 'ansible_facts': {'default_ipv4': {'address': '10.0.0.1'}}},
         'node-b': {'ansible_facts': {'default_ipv4': {'address': '192.168.1.11'}}},
         'node-c': {'ansible_facts': {}},
     }

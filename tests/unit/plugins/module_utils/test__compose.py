@@ -7,9 +7,9 @@ import pytest
 from ansible_collections.netsocs.failover.plugins.module_utils import _compose
 
 RUNNING = [
-    {"Name": "netsocs-caddy", "Service": "caddy", "State": "running", "Health": "", "ExitCode": 0},
-    {"Name": "traefik", "Service": "traefik", "State": "running", "Health": "healthy", "ExitCode": 0},
-    {"Name": "mediamtx", "Service": "mediamtx", "State": "running", "Health": "", "ExitCode": 0},
+    {"ID": "c1", "Name": "netsocs-caddy", "Service": "caddy", "State": "running", "Health": "", "ExitCode": 0},
+    {"ID": "t1", "Name": "traefik", "Service": "traefik", "State": "running", "Health": "healthy", "ExitCode": 0},
+    {"ID": "m1", "Name": "mediamtx", "Service": "mediamtx", "State": "running", "Health": "", "ExitCode": 0},
 ]
 PARTIAL = [dict(RUNNING[0], State="exited", ExitCode=137)] + RUNNING[1:]
 # Compose >= 2.21 prints one object per line, older releases one array.
@@ -21,7 +21,7 @@ RUNNING_ARRAY = json.dumps(RUNNING)
 def test_parse_both_formats(text):
     containers = _compose.parse_ps(text)
     assert [c['service'] for c in containers] == ['caddy', 'mediamtx', 'traefik']
-    assert containers[2] == {'name': 'traefik', 'service': 'traefik', 'state': 'running',
+    assert containers[2] == {'id': 't1', 'name': 'traefik', 'service': 'traefik', 'state': 'running',
                              'health': 'healthy', 'exit_code': 0}
     assert _compose.running_count(containers) == 3
 
@@ -52,6 +52,8 @@ def ps(items):
     ('stopped', RUNNING, 3, 'down'),
     ('stopped', [dict(RUNNING[0], State='exited')], 3, 'down'),  # exited containers still go
     ('stopped', [], 3, 'none'),
+    ('applied', RUNNING, 3, 'apply'),         # a changed compose file or .env: Compose decides what to recreate
+    ('applied', [], 3, 'apply'),
 ])
 def test_decide(wanted, items, min_running, action):
     assert _compose.decide(wanted, ps(items), min_running) == action
@@ -66,6 +68,13 @@ def test_compose_args_bound_every_wait():
     assert _compose.compose_args('up', 90) == ['up', '--detach', '--no-recreate', '--wait', '--wait-timeout', '90']
     assert _compose.compose_args('down', 90) == ['down', '--timeout', '30']
     assert _compose.compose_args('restart', 10) == ['restart', '--timeout', '10']
+    assert _compose.compose_args('apply', 90) == ['up', '--detach', '--wait', '--wait-timeout', '90']
+
+
+def test_recreated_compares_container_ids():
+    assert _compose.recreated(ps(RUNNING), ps(RUNNING)) is False
+    assert _compose.recreated(ps(RUNNING), ps([dict(RUNNING[0], ID='c2')] + RUNNING[1:])) is True
+    assert _compose.recreated(ps(RUNNING[1:]), ps(RUNNING)) is True
 
 
 @pytest.mark.parametrize('wanted, items, ok', [

@@ -7,8 +7,11 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.netsocs.failover.plugins.modules import compose_state
 
-UP = '\n'.join(json.dumps({"Name": n, "Service": s, "State": "running", "Health": "", "ExitCode": 0})
+UP = '\n'.join(json.dumps({"ID": n[:3] + "1", "Name": n, "Service": s, "State": "running", "Health": "",
+                           "ExitCode": 0})
                for n, s in (("netsocs-caddy", "caddy"), ("traefik", "traefik"), ("mediamtx", "mediamtx")))
+# The same stack after Compose recreated netsocs-caddy (a new container ID).
+RECREATED = UP.replace('"ID": "net1"', '"ID": "net2"')
 TWO = '\n'.join(UP.splitlines()[1:])
 
 
@@ -101,3 +104,23 @@ def test_compose_error_is_reported(compose, capsys):
     compose['fail_on'] = 'up'
     result = run(capsys, state='running')
     assert result['failed'] is True and 'Cannot connect to the Docker daemon' in result['msg']
+
+
+def test_applied_reports_a_recreated_container(compose, capsys):
+    compose['ps'] = [UP, RECREATED]
+    result = run(capsys, state='applied')
+    assert result['changed'] is True and result['action'] == 'apply'
+    assert compose['actions'][0][:3] == ['up', '--detach', '--wait']
+
+
+def test_applied_without_a_change_is_not_changed(compose, capsys):
+    compose['ps'] = [UP, UP]
+    result = run(capsys, state='applied')
+    assert result['changed'] is False and result['action'] == 'apply'
+    assert len(compose['actions']) == 1
+
+
+def test_applied_in_check_mode_acts_not(compose, capsys):
+    compose['ps'] = [UP]
+    result = run(capsys, state='applied', _ansible_check_mode=True)
+    assert result['changed'] is False and compose['actions'] == []

@@ -5,7 +5,7 @@ import pathlib
 import threading
 
 ROOT = pathlib.Path(__file__).parents[3]
-spec = importlib.util.spec_from_file_location('storage_check', ROOT / 'roles' / 'nfs_client' / 'files' / 'storage_check.py')
+spec = importlib.util.spec_from_file_location('storage_check', ROOT / 'node' / 'storage_check.py')
 check = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(check)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # -*- coding: utf-8 -*-
-# Managed by Ansible (netsocs.failover.docker_stack): local changes are overwritten.
+# Managed by Ansible (netsocs.failover.docker_stack, from node/ in the collection):
+# local changes are overwritten.
 """Keepalived hooks for the Netsocs Compose stack. Standard library only.
 
     stack-hook trigger STATE   keepalived notify_*: log, then schedule `sync`
@@ -18,6 +19,12 @@ The current role is read, not remembered: the node is MASTER exactly when it
 holds the VIP. Keepalived runs notify scripts asynchronously and in no
 guaranteed order; every `sync` takes the lock, then looks, so the last one
 always acts on the final state of a MASTER-BACKUP-MASTER flap.
+
+State (stack-state.json in state_dir) is written by trigger, sync and health:
+every change is a read-modify-write under a lock, through a unique temporary
+file. `health` reads it only after it knows the role, and a node that holds
+the VIP before its MASTER trigger was recorded counts as being promoted.
+Every path comes from the configuration file the role renders.
 """
 
 import datetime
@@ -27,6 +34,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.realpath(__file__))
@@ -35,9 +43,10 @@ import _compose  # noqa: E402  (the collection's module_utils/_compose.py, insta
 import _vip  # noqa: E402  (the collection's module_utils/_vip.py, installed beside)
 
 CONFIG_FILE = os.environ.get('NETSOCS_STACK_CONFIG', '/etc/netsocs-failover/stack.json')
+# The role renders every key (docker_stack/templates/stack.json.j2); these
+# are the behaviour defaults only. The paths (project_dir, log_file,
+# health_log_file, state_dir, hook_path) have none: they are the pair's facts.
 DEFAULTS = {
-    'project_dir': '/opt/netsocs',
-    'vip': None,
     'interface': None,
     'min_containers': 3,
     'critical_containers': ['netsocs-caddy', 'traefik'],
@@ -46,13 +55,10 @@ DEFAULTS = {
     'failback_holdoff_seconds': 120,
     'command_timeout': 120,
     'lock_timeout': 600,
-    'log_file': '/var/log/keepalived-failover.log',
-    'health_log_file': '/var/log/keepalived-health.log',
-    'state_dir': '/run/netsocs-failover',
-    'hook_path': os.path.join(HERE, 'stack-hook'),
     'storage_check': None,
     'storage_check_timeout': 15,
 }
+REQUIRED = ('project_dir', 'vip', 'log_file', 'health_log_file', 'state_dir', 'hook_path')
 
 
 class HookError(RuntimeError):
@@ -63,6 +69,9 @@ def load_config(path=CONFIG_FILE):
     config = dict(DEFAULTS)
     with open(path) as handle:
         config.update(json.load(handle))
+    missing = [key for key in REQUIRED if not config.get(key)]
+    if missing:
+        raise HookError('%s lacks %s' % (path, ', '.join(missing)))
     return config
 
 
@@ -138,11 +147,18 @@ class Node(object):
 
 
 class State(object):
-    """Small JSON record in state_dir: last role acted on, promotion time,
-    last MASTER health failure, last health result."""
+    """Small JSON record in state_dir, shared by trigger, sync and health:
+    the last role acted on, the last VRRP state Keepalived reported (and when),
+    the promotion time, the last MASTER health failure, the last health result.
+
+    Every change is a read-modify-write under an exclusive lock, written
+    through a unique temporary file and renamed, so concurrent hooks neither
+    lose each other's keys nor tear the file."""
 
     def __init__(self, state_dir):
+        self.dir = state_dir
         self.path = os.path.join(state_dir, 'stack-state.json')
+        self.lock_path = os.path.join(state_dir, 'stack-state.lock')
 
     def read(self):
         try:
@@ -151,14 +167,26 @@ class State(object):
         except (OSError, ValueError):
             return {}
 
+    def change(self, func):
+        """Apply func(data) -> dict of new values under the lock; returns the new data."""
+        with open(self.lock_path, 'a') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = self.read()
+            data.update(func(dict(data)) or {})
+            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix='.stack-state.')
+            try:
+                with os.fdopen(fd, 'w') as handle:
+                    json.dump(data, handle)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, self.path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+            return data
+
     def update(self, **values):
-        data = self.read()
-        data.update(values)
-        tmp = self.path + '.tmp'
-        with open(tmp, 'w') as handle:
-            json.dump(data, handle)
-        os.replace(tmp, self.path)
-        return data
+        return self.change(lambda data: values)
 
 
 def plan(role, last_role, containers, min_containers):
@@ -217,14 +245,30 @@ def sync(node, state, config, max_rounds=5):
         raise HookError('VRRP role kept changing during %d rounds' % max_rounds)
 
 
+def promotion_started(state, now):
+    """When this node's current MASTER term began, for the grace period.
+
+    Called only once the node is known to hold the VIP. Keepalived adds the VIP
+    before it runs the MASTER notify, so a check can see the VIP before
+    `trigger MASTER` recorded the promotion: then the last recorded VRRP state
+    is not MASTER (or the promotion time predates it), the promotion is in
+    progress, and it is recorded as starting now."""
+    def record(data):
+        promoted = float(data.get('promoted_at') or 0)
+        if data.get('vrrp_state') != 'MASTER' and promoted <= float(data.get('vrrp_state_at') or 0):
+            return {'promoted_at': now}
+        return {}
+    return float(state.change(record)['promoted_at'])
+
+
 def health(node, state, config, now=None):
     """(ok, reason). MASTER: Docker, critical containers, the port, after a
     grace period from promotion. BACKUP: Docker only, so a standby whose stack
     is correctly stopped stays eligible; but after its own stack failed as
     MASTER it reports unhealthy for the failback hold-off, so the VIP does not
-    bounce straight back to a broken node."""
+    bounce straight back to a broken node. The role is read first, the state
+    after it."""
     now = now if now is not None else time.time()
-    data = state.read()
     if not node.docker_ok():
         return False, 'docker daemon not answering'
     # Either role: a node without its shared storage must not take the VIP
@@ -233,7 +277,7 @@ def health(node, state, config, now=None):
     if problem:
         return False, 'shared storage broken (%s)' % problem
     if node.is_master():
-        since = now - float(data.get('promoted_at') or 0)
+        since = now - promotion_started(state, now)
         if since < config['grace_seconds']:
             return True, 'MASTER in grace period (%.0fs of %ss)' % (since, config['grace_seconds'])
         failure = None
@@ -249,26 +293,33 @@ def health(node, state, config, now=None):
         if node.is_master():
             state.update(master_failed_at=now)
             return False, failure
-    failed_ago = now - float(data.get('master_failed_at') or 0)
+    failed_ago = now - float(state.read().get('master_failed_at') or 0)
     if failed_ago < config['failback_holdoff_seconds']:
         return False, 'BACKUP holding off failback: the stack failed here %.0fs ago' % failed_ago
     return True, 'BACKUP healthy (docker daemon answers)'
 
 
-def report_health(state, config, ok, reason):
-    """Log a health line on every change of result, and every failure."""
+def report_health(state, config, ok, reason, now=None):
+    """Record the result for status.yml (last_health) and log a health line
+    on every change of result and on every failure."""
+    now = now if now is not None else time.time()
     kind = reason.split(' (')[0]  # the reason without its changing numbers
-    if not ok or state.read().get('health') != kind:
+    before = state.read().get('last_health') or {}
+    if not ok or before.get('kind') != kind:
         log(config['health_log_file'], '%s %s' % ('OK' if ok else 'FAIL', reason))
-    state.update(health=kind)
+    state.update(last_health={'ok': ok, 'reason': reason, 'kind': kind, 'at': now,
+                              'since': before.get('since', now) if before.get('kind') == kind else now})
 
 
 def trigger(config, state, vrrp_state, run=subprocess.run):
     log(config['log_file'], 'keepalived reports %s: scheduling a stack sync' % vrrp_state)
+    now = time.time()
+    values = {'vrrp_state': vrrp_state, 'vrrp_state_at': now}
     if vrrp_state == 'MASTER':
         # The health check's grace period counts from the transition itself,
         # not from when a queued sync gets the lock.
-        state.update(promoted_at=time.time())
+        values['promoted_at'] = now
+    state.update(**values)
     unit = 'netsocs-stack-sync-%d' % time.time_ns()
     res = run(['systemd-run', '--no-block', '--collect', '--quiet', '--unit', unit,
                '--description', 'Netsocs stack sync after VRRP %s' % vrrp_state,
@@ -287,7 +338,11 @@ def main(argv):
     if not argv or argv[0] not in ('trigger', 'sync', 'health', 'boot', 'clear-holdoff'):
         sys.stderr.write('usage: stack-hook trigger STATE | sync | health | boot | clear-holdoff\n')
         return 2
-    config = load_config()
+    try:
+        config = load_config()
+    except (OSError, ValueError, HookError) as exc:
+        sys.stderr.write('stack-hook: cannot read its configuration: %s\n' % exc)
+        return 1
     os.makedirs(config['state_dir'], exist_ok=True)
     node, state = Node(config), State(config['state_dir'])
     try:

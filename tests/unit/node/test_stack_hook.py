@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import pathlib
+import threading
 import time
 
 import pytest
@@ -14,7 +15,7 @@ for _name in ('_compose', '_vip'):
     _spec = importlib.util.spec_from_file_location(_name, ROOT / 'plugins' / 'module_utils' / (_name + '.py'))
     sys.modules[_name] = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(sys.modules[_name])
-spec = importlib.util.spec_from_file_location('stack_hook', ROOT / 'roles' / 'docker_stack' / 'files' / 'stack_hook.py')
+spec = importlib.util.spec_from_file_location('stack_hook', ROOT / 'node' / 'stack_hook.py')
 hook = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(hook)
 
@@ -64,7 +65,8 @@ class FakeNode(object):
 def config(tmp_path):
     cfg = dict(hook.DEFAULTS, state_dir=str(tmp_path), log_file=str(tmp_path / 'failover.log'),
                health_log_file=str(tmp_path / 'health.log'), vip='10.0.0.100', grace_seconds=30,
-               failback_holdoff_seconds=60)
+               failback_holdoff_seconds=60, project_dir='/opt/netsocs',
+               hook_path='/usr/local/libexec/netsocs-failover/stack-hook')
     return cfg
 
 
@@ -156,19 +158,85 @@ def test_health(config, state, node, promoted_ago, ok, reason):
 def test_demotion_during_the_check_is_not_a_stack_failure(config, state):
     # The VIP was there when the check began; by the time the containers were
     # inspected the node had been demoted and its stack was going down.
-    state.update(promoted_at=0.0)
+    state.update(vrrp_state='MASTER', promoted_at=0.0)
     node = FakeNode([True, False], [], dead={'netsocs-caddy', 'traefik'})
     assert hook.health(node, state, config, now=1000.0) == (True, 'BACKUP healthy (docker daemon answers)')
     assert 'master_failed_at' not in state.read()
 
 
 def test_failed_master_holds_off_failback(config, state):
-    state.update(promoted_at=0.0)
+    state.update(vrrp_state='MASTER', promoted_at=0.0)
     assert hook.health(FakeNode([True], RUNNING, dead={'traefik'}), state, config, now=1000.0)[0] is False
     # demoted, its stack down: it stays unhealthy for the hold-off, then recovers
     assert hook.health(FakeNode([False]), state, config, now=1030.0) == (
         False, 'BACKUP holding off failback: the stack failed here 30s ago')
     assert hook.health(FakeNode([False]), state, config, now=1061.0)[0] is True
+
+
+def test_vip_before_the_master_trigger_is_a_promotion_in_progress(config, state):
+    # The promotion race: Keepalived added the VIP, the check runs before the
+    # MASTER notify recorded the promotion. The last recorded VRRP state is
+    # BACKUP and the last promotion is old: the stack is not up yet, and that
+    # is a promotion in progress, not a failed stack.
+    state.update(vrrp_state='BACKUP', vrrp_state_at=900.0, promoted_at=100.0)
+    node = FakeNode([True], [])
+    assert hook.health(node, state, config, now=1000.0) == (True, 'MASTER in grace period (0s of 30s)')
+    assert state.read()['promoted_at'] == 1000.0 and 'master_failed_at' not in state.read()
+    # The grace period counts from then: a stack that never comes up still fails.
+    assert hook.health(node, state, config, now=1031.0)[0] is False
+    assert state.read()['master_failed_at'] == 1031.0
+
+
+def test_health_reads_the_state_after_the_role(config, state):
+    # The MASTER trigger lands while the check asks for the VIP: the check
+    # must see the promotion it recorded, not the state from before.
+    state.update(vrrp_state='BACKUP', vrrp_state_at=10.0, promoted_at=5.0)
+    node = FakeNode([True], [])
+
+    def is_master():
+        hook.trigger(config, state, 'MASTER', run=lambda args, **kw: Done())
+        return True
+    node.is_master = is_master
+    ok, reason = hook.health(node, state, config)
+    assert ok and 'grace period' in reason
+
+
+def test_a_recorded_master_term_keeps_its_start(config, state):
+    # Once the MASTER trigger is recorded, a later check does not move the start.
+    hook.trigger(config, state, 'MASTER', run=lambda args, **kw: Done())
+    started = state.read()['promoted_at']
+    hook.health(FakeNode([True], RUNNING), state, config, now=started + 40)
+    assert state.read()['promoted_at'] == started and state.read()['vrrp_state'] == 'MASTER'
+
+
+def test_concurrent_state_changes_lose_nothing(state):
+    # trigger, sync and health write the same file: no update may be lost.
+    def bump(key):
+        for _ in range(40):
+            state.change(lambda data, k=key: {k: data.get(k, 0) + 1})
+    threads = [threading.Thread(target=bump, args=('k%d' % i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert state.read() == {'k%d' % i: 40 for i in range(6)}
+    assert [p.name for p in pathlib.Path(state.dir).iterdir() if p.name.startswith('.stack-state.')] == []
+
+
+def test_health_result_is_recorded_for_status(config, state):
+    hook.report_health(state, config, True, 'MASTER healthy', now=50.0)
+    hook.report_health(state, config, True, 'MASTER healthy', now=52.0)
+    assert state.read()['last_health'] == {'ok': True, 'reason': 'MASTER healthy', 'kind': 'MASTER healthy',
+                                           'at': 52.0, 'since': 50.0}
+    hook.report_health(state, config, False, 'docker daemon not answering', now=54.0)
+    assert state.read()['last_health']['since'] == 54.0 and state.read()['last_health']['ok'] is False
+
+
+def test_config_without_the_paths_is_refused(tmp_path):
+    path = tmp_path / 'stack.json'
+    path.write_text(json.dumps({'vip': '10.0.0.100'}))
+    with pytest.raises(hook.HookError, match='lacks project_dir'):
+        hook.load_config(str(path))
 
 
 def test_health_log_records_changes_and_failures(config, state):
@@ -189,7 +257,7 @@ def test_trigger_schedules_sync_outside_keepalived(config, state):
     hook.trigger(config, state, 'BACKUP', run=lambda args, **kw: calls.append(args) or Done())
     assert calls[0][0] == 'systemd-run' and calls[0][-2:] == [config['hook_path'], 'sync']
     assert 'keepalived reports BACKUP' in pathlib.Path(config['log_file']).read_text()
-    assert 'promoted_at' not in state.read()
+    assert 'promoted_at' not in state.read() and state.read()['vrrp_state'] == 'BACKUP'
 
 
 def test_grace_counts_from_the_transition(config, state):

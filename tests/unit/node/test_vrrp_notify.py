@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-HOOK = pathlib.Path(__file__).parents[3] / 'roles' / 'keepalived' / 'files' / 'vrrp_notify.py'
+HOOK = pathlib.Path(__file__).parents[3] / 'node' / 'vrrp_notify.py'
 spec = importlib.util.spec_from_file_location('vrrp_notify', HOOK)
 vrrp_notify = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(vrrp_notify)
@@ -48,9 +48,14 @@ def test_group_transitions_are_logged_not_recorded(paths):
 
 @pytest.mark.parametrize('args', [[], ['INSTANCE', 'VI'], ['PEER', 'VI', 'MASTER'],
                                   ['INSTANCE', 'VI', 'LEADER'], ['--bogus=1', 'INSTANCE', 'VI', 'MASTER']])
-def test_bad_arguments(args, capsys):
-    assert vrrp_notify.main(args, now=NOW) == 2
+def test_bad_arguments(paths, args, capsys):
+    assert vrrp_notify.main(paths[0] + args, now=NOW) == 2
     assert 'vrrp-notify:' in capsys.readouterr().err
+
+
+def test_paths_are_required(tmp_path, capsys):
+    assert vrrp_notify.main(['--log-file=%s' % (tmp_path / 'f.log'), 'INSTANCE', 'VI', 'MASTER'], now=NOW) == 2
+    assert 'missing --state-file' in capsys.readouterr().err
 
 
 def test_unwritable_log_still_records_state(tmp_path, capsys):

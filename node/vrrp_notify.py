@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 # -*- coding: utf-8 -*-
-# Managed by Ansible (netsocs.failover.keepalived): local changes are overwritten.
+# Managed by Ansible (netsocs.failover.keepalived, from node/ in the collection):
+# local changes are overwritten.
 """Keepalived notify hook: log every VRRP transition and record the state.
 
 Keepalived calls it as:
-    vrrp-notify [--log-file=PATH] [--state-file=PATH] TYPE NAME STATE PRIORITY
+    vrrp-notify --log-file=PATH --state-file=PATH TYPE NAME STATE PRIORITY
 (the options come from keepalived.conf, Keepalived appends the rest; TYPE is
 INSTANCE or GROUP, STATE is MASTER, BACKUP, FAULT or STOP).
 
@@ -21,21 +22,24 @@ import os
 import sys
 import tempfile
 
-LOG_FILE = '/var/log/keepalived-failover.log'
-STATE_FILE = '/run/netsocs-failover/vrrp-state.json'
 STATES = ('MASTER', 'BACKUP', 'FAULT', 'STOP')
 
 
 def split_options(argv):
-    """Split leading --log-file=/--state-file= options from Keepalived's arguments."""
-    paths = {'log_file': LOG_FILE, 'state_file': STATE_FILE}
+    """Split the leading --log-file= and --state-file= options (both required:
+    the paths are the pair's facts, rendered into keepalived.conf) from
+    Keepalived's arguments."""
+    paths = {}
     rest = list(argv)
     while rest and rest[0].startswith('--'):
         key, _, value = rest.pop(0)[2:].partition('=')
         key = key.replace('-', '_')
-        if key not in paths or not value:
+        if key not in ('log_file', 'state_file') or not value:
             raise ValueError('unknown option --%s' % key)
         paths[key] = value
+    missing = [key for key in ('log_file', 'state_file') if key not in paths]
+    if missing:
+        raise ValueError('missing --%s' % ', --'.join(m.replace('_', '-') for m in missing))
     return paths, rest
 
 

@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Failover drill helper (netsocs.failover, playbooks/failover-drill.yml).
+"""Failover measurement engine (netsocs.failover): the drill's recorders and the
+one analysis of migration, outage and dual holders, shared by
+playbooks/operations/failover_drill.yml and the Molecule trials
+(tests/tools/failover_trial.py).
 
     drill.py probe  --url URL --out FILE --stop-file FILE   (controller: HTTP to the VIP)
     drill.py sample --vip IP --out FILE --stop-file FILE     (each node: VIP, stack, VRRP state)
@@ -93,7 +96,7 @@ ACTIONS = {
     'link_up': [['ip', 'link', 'set', 'dev', '{interface}', 'up']],
     'stack_down': [['docker', 'compose', '--project-directory', '{project_dir}', 'down']],
     # The node's own stack failed and was fixed: lift the failback hold-off.
-    'clear_holdoff': [['/usr/local/libexec/netsocs-failover/stack-hook', 'clear-holdoff']],
+    'clear_holdoff': [['{stack_hook}', 'clear-holdoff']],
     # Lab only, from the controller: freeze the node's container (a hard failure).
     'freeze': [['docker', 'pause', '{container}']],
     'unfreeze': [['docker', 'unpause', '{container}']],
@@ -364,7 +367,7 @@ def main(argv=None):
     s = sub.add_parser('sample')
     s.add_argument('--vip', required=True)
     s.add_argument('--project', default='netsocs')
-    s.add_argument('--state-file', default='/run/netsocs-failover/vrrp-state.json')
+    s.add_argument('--state-file', required=True, help='the VRRP state file vrrp-notify writes')
     for each in (p, s):
         each.add_argument('--out', required=True)
         each.add_argument('--stop-file', required=True)
@@ -374,7 +377,8 @@ def main(argv=None):
     a.add_argument('action', choices=sorted(ACTIONS))
     a.add_argument('--events', required=True)
     a.add_argument('--interface', default='eth0')
-    a.add_argument('--project-dir', default='/opt/netsocs')
+    a.add_argument('--project-dir')
+    a.add_argument('--stack-hook')
     a.add_argument('--container', default='node-a')
     r = sub.add_parser('report')
     r.add_argument('--config', required=True)
@@ -388,7 +392,7 @@ def main(argv=None):
               lambda: sample_once(args.vip, args.project, args.state_file))
     elif args.command == 'act':
         started = act(args.action, args.events, interface=args.interface, project_dir=args.project_dir,
-                      container=args.container)
+                      container=args.container, stack_hook=args.stack_hook)
         print(json.dumps({'action': args.action, 't': started}))
     elif args.command == 'report':
         return report(args.config)
