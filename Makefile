@@ -53,11 +53,12 @@ unit: $(VENV)/.installed
 	pytest tests/unit
 
 molecule: setup
-	rm -f reports/failover-*.txt
+	rm -f reports/failover-*.txt reports/partitions.txt
 	for s in $(SCENARIOS); do \
 	  NETSOCS_NODE_IMAGE=$$(cat .node-image) molecule test --scenario-name $$s; \
 	done
 	@echo; echo "== Measured failover times (reports/) =="; cat reports/failover-*.txt
+	@if [ -f reports/partitions.txt ]; then echo; cat reports/partitions.txt; fi
 	@# reached only when every scenario passed (the loop stops at the first failure)
 	@echo "molecule scenarios: $(words $(SCENARIOS)) passed, 0 failed"
 

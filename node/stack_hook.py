@@ -12,6 +12,13 @@
                                *current* role, re-read it, repeat until stable
     stack-hook health          keepalived track_script, state-aware
     stack-hook boot            at boot, before keepalived: take the stack down
+    stack-hook guard           keepalived track_script (weight 0): the
+                               split-brain guard (_guard.py); failing puts the
+                               instance in FAULT, which releases the VIP
+    stack-hook respond         the guard's second path: answer the peer's
+                               status query (netsocs-guard-responder.service)
+    stack-hook lease           hold the storage lease while the stack runs
+                               (netsocs-stack-lease.service, started by sync)
     stack-hook clear-holdoff   the operator fixed this node's stack: lift the
                                failback hold-off so it may take the VIP back
 
@@ -31,6 +38,7 @@ import datetime
 import fcntl
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -40,6 +48,7 @@ import time
 HERE = os.path.dirname(os.path.realpath(__file__))
 sys.path.insert(0, HERE)
 import _compose  # noqa: E402  (the collection's module_utils/_compose.py, installed beside)
+import _guard  # noqa: E402  (node/_guard.py, installed beside)
 import _vip  # noqa: E402  (the collection's module_utils/_vip.py, installed beside)
 
 CONFIG_FILE = os.environ.get('NETSOCS_STACK_CONFIG', '/etc/netsocs-failover/stack.json')
@@ -57,6 +66,12 @@ DEFAULTS = {
     'lock_timeout': 600,
     'storage_check': None,
     'storage_check_timeout': 15,
+    # The split-brain guard (_guard.py): off unless the role renders it.
+    'guard': {'enabled': False, 'witnesses': [], 'outranked': False, 'peers': [], 'port': 8007,
+              'witness_deadline': 1, 'arp_deadline': 1, 'advert_window': 1.2, 'query_timeout': 1},
+    # The storage lease (_guard.Lease): only with a dedicated NFS host.
+    'lease': {'enabled': False, 'file': None, 'unit': 'netsocs-stack-lease.service', 'wait': 15,
+              'timeout': 5, 'interval': 1},
 }
 REQUIRED = ('project_dir', 'vip', 'log_file', 'health_log_file', 'state_dir', 'hook_path')
 
@@ -73,6 +88,14 @@ def load_config(path=CONFIG_FILE):
     if missing:
         raise HookError('%s lacks %s' % (path, ', '.join(missing)))
     return config
+
+
+def _read_state(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle).get('state')
+    except (OSError, ValueError):
+        return None
 
 
 def now_iso():
@@ -137,6 +160,46 @@ class Node(object):
         except HookError as exc:
             return str(exc)
         return None if res.returncode == 0 else ((res.stdout or res.stderr).strip() or 'rc=%d' % res.returncode)
+
+    def probes(self):
+        return _guard.Probes(self.config['interface'] or 'eth0', self.config['vip'])
+
+    def isolated(self):
+        """None when a witness answers (or the guard is off), else why the node is cut off."""
+        guard = self.config['guard']
+        if not guard['enabled'] or self.probes().witness_answers(guard['witnesses'], guard['witness_deadline']):
+            return None
+        return 'no witness answers (%s)' % ', '.join(guard['witnesses'])
+
+    def other_holders(self):
+        return self.probes().other_holders(self.config['guard']['arp_deadline'])
+
+    def advert_heard(self):
+        guard = self.config['guard']
+        return _guard.advert_heard(guard['peers'], guard['advert_window'])
+
+    def peer_holds(self):
+        guard = self.config['guard']
+        return _guard.ask_peer(guard['peers'], guard['port'], guard['query_timeout'])
+
+    def announce(self):
+        self.probes().announce()
+
+    def take_lease(self, state):
+        """Start the lease holder and wait until it holds the lease: None, or why not."""
+        lease = self.config['lease']
+        self.run(['systemctl', 'start', '--no-block', lease['unit']], timeout=10)
+        deadline = time.monotonic() + lease['wait']
+        while time.monotonic() < deadline:
+            record = state.read().get('lease') or {}
+            if record.get('held'):
+                return None
+            time.sleep(0.2)
+        record = state.read().get('lease') or {}
+        return 'no storage lease within %ss (%s)' % (lease['wait'], record.get('reason') or 'no answer')
+
+    def drop_lease(self):
+        self.run(['systemctl', 'stop', self.config['lease']['unit']], timeout=30, check=False)
 
     def port_open(self, port):
         try:
@@ -204,9 +267,29 @@ def plan(role, last_role, containers, min_containers):
     return wanted, _compose.decide(wanted, containers, min_containers)
 
 
+def start_blocked(node, state, config):
+    """Why a MASTER must not start its stack now (the split-brain guard, the
+    storage lease), or None."""
+    if config['guard']['enabled']:
+        if (state.read().get('guard') or {}).get('yielded'):
+            return 'the guard yielded to another holder of the VIP'
+        problem = node.isolated()
+        if problem:
+            return problem
+    if config['lease']['enabled']:
+        return node.take_lease(state)
+    return None
+
+
 def apply_role(node, state, config, role):
     last = state.read().get('role')
     before = node.containers()
+    blocked = start_blocked(node, state, config) if role == 'master' else None
+    if blocked:
+        # Never start a stack that may be a second one: keep it down, and let
+        # the guard take the VIP away (FAULT).
+        log(config['log_file'], 'sync: node is MASTER but %s: the stack stays down' % blocked)
+        role = 'blocked'
     wanted, action = plan(role, last, before, config['min_containers'])
     log(config['log_file'], 'sync: node is %s (was %s), %d container(s) running: %s'
         % (role.upper(), (last or 'unknown').upper(), _compose.running_count(before),
@@ -219,6 +302,9 @@ def apply_role(node, state, config, role):
     if not _compose.reached(wanted, after, config['min_containers']):
         raise HookError('stack is not %s after docker compose %s: %s' % (
             wanted, action, ', '.join('%s=%s' % (c['name'], c['state']) for c in after) or 'no containers'))
+    if role != 'master' and config['lease']['enabled']:
+        # The stack is down: the other node may take the storage now.
+        node.drop_lease()
     state.update(role=role)
     log(config['log_file'], 'sync: stack %s, %d container(s) running' % (
         'stopped, no container left' if role != 'master' else 'running', _compose.running_count(after)))
@@ -299,6 +385,79 @@ def health(node, state, config, now=None):
     return True, 'BACKUP healthy (docker daemon answers)'
 
 
+def guard(node, state, config, now=None):
+    """The split-brain guard's check: (ok, reason). Records its verdict in the
+    state (status.yml shows a yielded node and why) and logs every change of
+    verdict with its reason."""
+    now = now if now is not None else time.time()
+    before = state.read().get('guard') or {}
+    yielded = bool(before.get('yielded'))
+    isolated = node.isolated()
+    holds = node.is_master()
+    others = heard = peer = None
+    if not isolated and (yielded or holds):
+        # Ask only what the verdict needs: a second holder first (ARP), then
+        # whether VRRP still works (adverts) and the peer is alive and holds it.
+        others = node.other_holders()
+        if others:
+            heard = node.advert_heard()
+            if not heard:
+                peer = node.peer_holds()
+    ok, yielded, reason, announce = _guard.decide(isolated, holds, others, yielded, heard, peer,
+                                                  config['guard']['outranked'])
+    if announce:
+        node.announce()
+    kind = reason.split(':')[0]
+    if ok != before.get('ok') or kind != before.get('kind') or announce:
+        log(config['log_file'], 'guard: %s %s' % ('OK' if ok else 'FAIL', reason))
+    state.update(guard={'ok': ok, 'yielded': yielded, 'reason': reason, 'kind': kind, 'at': now,
+                        'since': before.get('since', now) if before.get('kind') == kind else now})
+    return ok, reason
+
+
+def hold_lease(node, state, config, stop=None, clock=time.time):
+    """The storage lease holder (`stack-hook lease`): take the lease, then
+    refresh it every interval; when a refresh fails (the NFS lease expired, the
+    server is gone, the mount hangs) the stack is killed at once: a node that
+    lost its lease must not go on writing. Returns when stopped (the lock is
+    released with the file) or after fencing."""
+    lease_cfg = config['lease']
+    lease = _guard.Lease(lease_cfg['file'], socket.gethostname(), lease_cfg['timeout'])
+    stop = stop or (lambda: False)
+    waiting_logged = False
+    try:
+        while not stop():
+            try:
+                if lease.try_acquire():
+                    break
+                reason = 'held by another node (%s)' % (lease.holder() or 'no token')
+            except _guard.LeaseError as exc:
+                reason = 'the lease file cannot be locked: %s' % exc
+            state.update(lease={'held': False, 'reason': reason, 'at': clock()})
+            if not waiting_logged:
+                log(config['log_file'], 'lease: waiting, %s' % reason)
+                waiting_logged = True
+            time.sleep(lease_cfg['interval'])
+        else:
+            return 0
+        log(config['log_file'], 'lease: held (%s)' % lease_cfg['file'])
+        while not stop():
+            try:
+                lease.refresh(clock())
+            except _guard.LeaseError as exc:
+                reason = 'lost: %s' % exc
+                state.update(lease={'held': False, 'reason': reason, 'at': clock()})
+                log(config['log_file'], 'lease: %s: killing the stack' % reason)
+                node.compose(['kill'])
+                return 1
+            state.update(lease={'held': True, 'reason': 'held', 'at': clock()})
+            time.sleep(lease_cfg['interval'])
+        return 0
+    finally:
+        lease.release()
+        state.change(lambda data: {'lease': dict(data.get('lease') or {}, held=False)})
+
+
 def report_health(state, config, ok, reason, now=None):
     """Record the result for status.yml (last_health) and log a health line
     on every change of result and on every failure."""
@@ -335,8 +494,8 @@ def trigger(config, state, vrrp_state, run=subprocess.run):
 
 
 def main(argv):
-    if not argv or argv[0] not in ('trigger', 'sync', 'health', 'boot', 'clear-holdoff'):
-        sys.stderr.write('usage: stack-hook trigger STATE | sync | health | boot | clear-holdoff\n')
+    if not argv or argv[0] not in ('trigger', 'sync', 'health', 'guard', 'respond', 'lease', 'boot', 'clear-holdoff'):
+        sys.stderr.write('usage: stack-hook trigger STATE | sync | health | guard | respond | lease | boot | clear-holdoff\n')
         return 2
     try:
         config = load_config()
@@ -354,6 +513,18 @@ def main(argv):
             ok, reason = health(node, state, config)
             report_health(state, config, ok, reason)
             return 0 if ok else 1
+        elif argv[0] == 'guard':
+            return 0 if guard(node, state, config)[0] else 1
+        elif argv[0] == 'lease':
+            stopping = []
+            signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+            return hold_lease(node, state, config, stop=lambda: bool(stopping))
+        elif argv[0] == 'respond':
+            # The guard's second path: tell the peer whether this node holds the VIP.
+            vrrp_file = os.path.join(config['state_dir'], 'vrrp-state.json')
+            _guard.respond(config['guard']['port'], config['guard']['peers'],
+                           lambda: _guard.status_reply(socket.gethostname(), node.is_master(),
+                                                       _read_state(vrrp_file)))
         elif argv[0] == 'clear-holdoff':
             # The operator fixed this node's stack: allow failback now.
             state.update(master_failed_at=0)

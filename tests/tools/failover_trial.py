@@ -17,6 +17,13 @@ It stops when the expected node holds the VIP alone and answers through it,
 then keeps watching for --settle seconds to prove the state is stable.
 Prints one JSON report; the verify playbook asserts on it.
 
+With --partition CASE it cuts the network between the nodes for --hold
+seconds instead (iptables inside the nodes: VRRP both ways, VRRP one way, or
+one node cut off from everything but its loopback), heals it, and also samples
+where the stack runs (each node's nested Docker engine, through its socket),
+to measure dual holders, dual stacks, the client outage and the time the pair
+takes to converge after healing.
+
 What counts as a migration, an outage and a dual holder is defined once, in
 the drill's measurement engine (playbooks/operations/files/drill.py), and
 used here on this tool's samples.
@@ -76,6 +83,108 @@ def mask_frozen(holders, frozen):
     carry the VIP."""
     return {'holders': {n: (None if n in frozen else h) for n, h in holders.items()},
             'frozen_holders': sorted(n for n in frozen if holders.get(n))}
+
+
+# iptables rules (inside the nodes) for each partition case: node -> rules.
+# A rule is inserted first in its chain and deleted again on healing.
+PARTITIONS = {
+    'vrrp-both': {'node-a': [['INPUT', '-p', '112', '-j', 'DROP']],
+                  'node-b': [['INPUT', '-p', '112', '-j', 'DROP']]},
+    'vrrp-a-to-b': {'node-b': [['INPUT', '-p', '112', '-s', '{node-a}', '-j', 'DROP']]},
+    'isolate-b': {'node-b': [['INPUT', '!', '-i', 'lo', '-j', 'DROP'], ['OUTPUT', '!', '-o', 'lo', '-j', 'DROP']]},
+    'isolate-a': {'node-a': [['INPUT', '!', '-i', 'lo', '-j', 'DROP'], ['OUTPUT', '!', '-o', 'lo', '-j', 'DROP']]},
+}
+
+
+def partition_rules(case, addresses):
+    """{node: [iptables rule]} for a case, node addresses filled in."""
+    return {node: [[part.format(**addresses) for part in rule] for rule in rules]
+            for node, rules in PARTITIONS[case].items()}
+
+
+def converged_at(samples, requests, expect, nodes, since):
+    """The first time from `since` after which, to the end of the records, the
+    expected node alone holds the VIP and runs the stack and every request is
+    answered by it; None when that never holds."""
+    others = [n for n in nodes if n != expect]
+
+    def good_sample(s):
+        return (s['holders'].get(expect) and not any(s['holders'].get(o) for o in others)
+                and (s['stacks'].get(expect) or 0) > 0 and not any(s['stacks'].get(o) for o in others))
+
+    bad = [s['t'] for s in samples if s['t'] >= since and not good_sample(s)]
+    bad += [r['t'] for r in requests if r['t'] >= since and not (r['ok'] and r['node'] == expect)]
+    later = [s['t'] for s in samples if s['t'] >= since and (not bad or s['t'] > max(bad))]
+    return min(later) if later else None
+
+
+def analyse_partition(samples, requests, expect, nodes, cut, healed, isolated=None):
+    """Dual VIP and dual stack (the drill's engine), the client outage, the
+    convergence after healing, and what an isolated node did."""
+    source = {'vip': 'holders', 'stack': 'stacks'}
+    per = {key: {n: [{'t': s['t'], key: s[field].get(n)} for s in samples] for n in nodes}
+           for key, field in source.items()}
+    a, b = nodes
+    dual = {key: drill.longest_overlap(drill.intervals(per[key][a], key, STALE_S),
+                                       drill.intervals(per[key][b], key, STALE_S))
+            for key in source}
+    clients = drill.outage(requests, cut)
+    converged = converged_at(samples, requests, expect, nodes, healed)
+    # After healing: how often the set of holders changed (0 when the pair was
+    # already whole; 1 when node A preempts back after it was cut off).
+    held = [tuple(n for n in nodes if s['holders'].get(n)) for s in samples if s['t'] >= healed]
+    changes = sum(1 for before, after in zip(held, held[1:]) if before != after)
+    report = {
+        'dual_vip_longest_s': round(dual['vip'], 2),
+        'dual_stack_longest_s': round(dual['stack'], 2),
+        'client_outage_s': clients['longest_outage_s'],
+        'failed_requests': clients['failed'],
+        'requests': clients['requests'],
+        'converged_after_heal_s': round(converged - healed, 2) if converged is not None else None,
+        'holder_changes_after_heal': changes,
+        'final_holders': sorted(n for n in nodes if samples and samples[-1]['holders'].get(n)),
+        'final_stacks': sorted(n for n in nodes if samples and samples[-1]['stacks'].get(n)),
+        # A node that could not be read is no evidence either way: the check counts them.
+        'unreadable_samples': sum(1 for s in samples for n in nodes
+                                  if s['holders'].get(n) is None or s['stacks'].get(n) is None),
+        'unreadable': [(round(s['t'], 2), n, field) for s in samples for n in nodes for field in ('holders', 'stacks')
+                       if s[field].get(n) is None][:10],
+    }
+    if isolated:
+        window = [s for s in samples if cut <= s['t'] <= healed]
+        held = drill.intervals([{'t': s['t'], 'vip': s['holders'].get(isolated)} for s in window], 'vip', STALE_S)
+        ran = drill.intervals([{'t': s['t'], 'stack': s['stacks'].get(isolated)} for s in window], 'stack', STALE_S)
+        report['isolated_held_vip_s'] = round(sum(end - start for start, end in held), 2)
+        report['isolated_ran_stack_s'] = round(sum(end - start for start, end in ran), 2)
+    return report
+
+
+def read_tokens(text):
+    """The recorder's lines "<node> <uptime seconds>" as [{'node', 't'}];
+    a line cut short by the stack going down is skipped."""
+    tokens = []
+    for line in (text or '').splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                tokens.append({'node': parts[0], 't': float(parts[1])})
+            except ValueError:
+                continue
+    return tokens
+
+
+# The stand-in recorder writes every 200 ms: a token stands for twice that.
+TOKEN_STALE_S = 0.4
+
+
+def dual_writers(tokens, nodes):
+    """The longest time two nodes both wrote to the shared recording (each
+    token stands until the next, at most TOKEN_STALE_S), by the drill's overlap."""
+    per = {n: sorted(({'t': tok['t'], 'w': True} for tok in tokens if tok['node'] == n), key=lambda r: r['t'])
+           for n in nodes}
+    a, b = nodes
+    return round(drill.longest_overlap(drill.intervals(per[a], 'w', TOKEN_STALE_S),
+                                       drill.intervals(per[b], 'w', TOKEN_STALE_S)), 2)
 
 
 def first_time(events, predicate, since=0.0):
@@ -150,6 +259,9 @@ class Trial(object):
         self.requests = []
         self.stop = threading.Event()
         self.t0 = None
+        self.engines = {}
+        import docker as sdk  # the Docker SDK ships with molecule-plugins[docker]
+        self.sdk = sdk
 
     def now(self):
         return time.monotonic() - self.t0
@@ -169,9 +281,30 @@ class Trial(object):
                 result[name] = None
         return result
 
+    def stacks(self):
+        """Running containers of the stack on each node, read from its nested
+        Docker engine through the socket in its file system (no exec); None
+        when it cannot be read, or the node is frozen."""
+        result = {}
+        for name, pid in self.pids.items():
+            if name in self.frozen or not self.args.partition:
+                result[name] = None
+                continue
+            try:
+                engine = self.engines.setdefault(name, self.sdk.DockerClient(
+                    base_url='unix:///proc/%d/root/run/docker.sock' % pid, timeout=2))
+                # The low-level list: containers.list() inspects each one it
+                # lists, and fails when one is removed in between.
+                result[name] = len(engine.api.containers(
+                    filters={'label': 'com.docker.compose.project=%s' % self.args.project}))
+            except Exception:  # the engine is unreachable: unknown, never "not running"
+                result[name] = None
+        return result
+
     def probe_holders(self):
         while not self.stop.is_set():
             sample = mask_frozen(self.holders(), set(self.frozen))
+            sample['stacks'] = self.stacks()
             sample['t'] = self.now()
             with self.lock:
                 self.holder_samples.append(sample)
@@ -235,7 +368,60 @@ class Trial(object):
             container.exec_run(['systemctl', 'start', 'keepalived'])
             self.wait_holder(self.args.target, 30)
 
+    def iptables(self, rules, op):
+        for node, node_rules in rules.items():
+            for rule in node_rules:
+                args = ['iptables', op, rule[0]] + (['1'] if op == '-I' else []) + rule[1:]
+                res = self.client.containers.get(node).exec_run(args)
+                if res.exit_code != 0:
+                    raise RuntimeError('%s on %s failed: %s' % (' '.join(args), node, res.output.decode()))
+
+    def run_partition(self):
+        """Cut, hold, heal, wait for convergence, measure."""
+        addresses = {n: self.client.containers.get(n).attrs['NetworkSettings']['Networks']
+                     [self.args.network]['IPAddress'] for n in self.nodes}
+        rules = partition_rules(self.args.partition, addresses)
+        self.t0 = time.monotonic()
+        before = {'served_by': self.request()['node'], 'holders': self.holders()}
+        threads = [threading.Thread(target=self.probe_holders, daemon=True),
+                   threading.Thread(target=self.probe_client, daemon=True)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)  # a baseline before the cut
+        cut = self.now()
+        self.iptables(rules, '-I')
+        try:
+            time.sleep(self.args.hold)
+        finally:
+            healed = self.now()
+            self.iptables(rules, '-D')
+        deadline = healed + self.args.timeout
+        while self.now() < deadline:
+            with self.lock:
+                samples, requests = list(self.holder_samples), list(self.requests)
+            at = converged_at(samples, requests, self.args.expect, self.nodes, healed)
+            if at is not None and self.now() - at >= self.args.settle:
+                break
+            time.sleep(0.2)
+        self.stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+        isolated = {'isolate-a': 'node-a', 'isolate-b': 'node-b'}.get(self.args.partition)
+        report = analyse_partition(self.holder_samples, self.requests, self.args.expect, self.nodes,
+                                   cut, healed, isolated)
+        if self.args.tokens:
+            with open(self.args.tokens) as handle:
+                tokens = read_tokens(handle.read())
+            report['dual_writer_longest_s'] = dual_writers(tokens, self.nodes)
+            report['tokens'] = {n: sum(1 for tok in tokens if tok['node'] == n) for n in self.nodes}
+        report.update({'before': before, 'partition': self.args.partition, 'hold_s': self.args.hold,
+                       'expect': self.args.expect, 'cut_s': round(cut, 2), 'healed_s': round(healed, 2),
+                       'samples': len(self.holder_samples), 'timeout_s': self.args.timeout})
+        return report
+
     def run(self):
+        if self.args.partition:
+            return self.run_partition()
         self.t0 = time.monotonic()
         before = {'served_by': self.request()['node'], 'holders': self.holders()}
         threads = [threading.Thread(target=self.probe_holders, daemon=True),
@@ -282,7 +468,7 @@ def main(argv=None):
     parser.add_argument('--port', type=int, default=80)
     parser.add_argument('--interface', default='eth0')
     parser.add_argument('--nodes', required=True, type=lambda s: s.split(','))
-    parser.add_argument('--action', required=True, choices=sorted(ACTIONS))
+    parser.add_argument('--action', choices=sorted(ACTIONS))
     parser.add_argument('--target', default=None)
     parser.add_argument('--expect', required=True)
     parser.add_argument('--timeout', type=float, default=30.0)
@@ -290,8 +476,15 @@ def main(argv=None):
     parser.add_argument('--interval', type=float, default=0.1)
     parser.add_argument('--request-timeout', type=float, default=0.3)
     parser.add_argument('--cycles', type=int, default=5, help='fail/recover cycles of --action flap')
+    parser.add_argument('--partition', choices=sorted(PARTITIONS), help='cut the network instead of --action')
+    parser.add_argument('--hold', type=float, default=20.0, help='seconds the partition lasts')
+    parser.add_argument('--network', default='netsocs-failover-test', help='the nodes\' Docker network')
+    parser.add_argument('--project', default='netsocs', help='the stack\'s Compose project')
+    parser.add_argument('--tokens', help='the shared recording the stand-in recorder appends to')
     args = parser.parse_args(argv)
-    if args.action != 'none' and not args.target:
+    if not args.action and not args.partition:
+        parser.error('--action or --partition is required')
+    if args.action and args.action != 'none' and not args.target:
         parser.error('--target is required with --action %s' % args.action)
     import docker  # the Docker SDK ships with molecule-plugins[docker]
     report = Trial(docker.from_env(), args).run()

@@ -26,8 +26,12 @@ RUNNING = [{'name': n, 'service': n, 'state': 'running', 'health': '', 'exit_cod
 class FakeNode(object):
     """A node whose VIP answers follow a script, and whose stack obeys compose."""
 
-    def __init__(self, vip_answers, containers=(), docker=True, port=True, dead=(), storage=None):
+    def __init__(self, vip_answers, containers=(), docker=True, port=True, dead=(), storage=None,
+                 isolated=None, others=(), heard=False, peer=True):
         self.vip_answers = list(vip_answers)
+        self.isolation = isolated
+        self.others, self.heard, self.peer = list(others), heard, peer
+        self.asked = []
         self.storage = storage
         self.stack = list(containers)
         self.actions = []
@@ -59,6 +63,29 @@ class FakeNode(object):
 
     def storage_problem(self):
         return self.storage
+
+    # the split-brain guard's probes
+    def isolated(self):
+        self.asked.append('witnesses')
+        return self.isolation
+
+    def other_holders(self):
+        self.asked.append('arp')
+        return self.others
+
+    def advert_heard(self):
+        self.asked.append('adverts')
+        return self.heard
+
+    def peer_holds(self):
+        self.asked.append('peer')
+        return self.peer
+
+    def announce(self):
+        self.asked.append('announce')
+
+    def drop_lease(self):
+        self.asked.append('drop lease')
 
 
 @pytest.fixture
@@ -319,3 +346,130 @@ def test_log_keeps_one_line_per_event(tmp_path):
     hook.log(str(tmp_path / 'f.log'), 'ERROR sync: compose failed: Network x  Creating\n Container y  Created')
     lines = (tmp_path / 'f.log').read_text().splitlines()
     assert len(lines) == 1 and lines[0].endswith('Network x  Creating |  Container y  Created')
+
+
+
+# ---------------------------------------------------------------- the split-brain guard
+
+PEER = '02:42:AC:1E:63:0C'
+
+
+@pytest.fixture
+def guarded(config):
+    return dict(config, guard=dict(config['guard'], enabled=True, witnesses=['10.0.0.1'], peers=['10.0.0.11']))
+
+
+def test_isolated_master_never_starts_the_stack(guarded, state):
+    node = FakeNode([True], [], isolated='no witness answers (10.0.0.1)')
+    assert hook.sync(node, state, guarded) == 'master'
+    assert node.actions == [] and node.stack == []
+    log = pathlib.Path(guarded['log_file']).read_text()
+    assert 'node is MASTER but no witness answers (10.0.0.1): the stack stays down' in log
+    assert 'promoted_at' not in state.read()
+
+
+def test_yielded_master_takes_its_stack_down(guarded, state):
+    state.update(guard={'yielded': True})
+    node = FakeNode([True], RUNNING)
+    hook.sync(node, state, guarded)
+    assert node.actions == ['down'] and node.stack == []
+    assert 'the guard yielded to another holder of the VIP' in pathlib.Path(guarded['log_file']).read_text()
+
+
+def test_connected_master_starts_as_before(guarded, state):
+    node = FakeNode([True], [])
+    hook.sync(node, state, guarded)
+    assert node.actions == ['up'] and 'witnesses' in node.asked
+
+
+def test_guard_off_asks_nothing(config, state):
+    node = FakeNode([True], [])
+    hook.sync(node, state, config)
+    assert node.actions == ['up'] and node.asked == []
+
+
+def test_guard_yields_node_b_in_a_split_brain_and_records_why(guarded, state):
+    cfg = dict(guarded, guard=dict(guarded['guard'], outranked=True))
+    node = FakeNode([True], RUNNING, others=[PEER], heard=False, peer=True)
+    ok, reason = hook.guard(node, state, cfg, now=100.0)
+    assert ok is False and 'yielding to the higher-ranked node' in reason
+    assert node.asked == ['witnesses', 'arp', 'adverts', 'peer']
+    recorded = state.read()['guard']
+    assert recorded['yielded'] is True and recorded['ok'] is False and recorded['at'] == 100.0
+    assert 'guard: FAIL split brain' in pathlib.Path(cfg['log_file']).read_text()
+    # yielded, the VIP gone: it stays yielded while the peer holds it and is not heard
+    node = FakeNode([False], [], others=[PEER], heard=False, peer=True)
+    assert hook.guard(node, state, cfg, now=101.0)[0] is False and state.read()['guard']['yielded']
+    # adverts heard again: the yield is lifted, and logged
+    node = FakeNode([False], [], others=[PEER], heard=True)
+    ok, reason = hook.guard(node, state, cfg, now=120.0)
+    assert ok and 'heard again' in reason and state.read()['guard']['yielded'] is False
+    assert 'guard: OK yield lifted' in pathlib.Path(cfg['log_file']).read_text()
+
+
+def test_guard_keeps_node_a_and_re_announces(guarded, state):
+    node = FakeNode([True], RUNNING, others=[PEER], heard=False, peer=True)
+    ok, reason = hook.guard(node, state, guarded)
+    assert ok and 'keeping it' in reason and node.asked[-1] == 'announce'
+
+
+def test_guard_on_a_quiet_pair_logs_nothing(guarded, state):
+    node = FakeNode([True], RUNNING, others=[])
+    assert hook.guard(node, state, guarded, now=1.0) == (True, 'ok')
+    hook.guard(node, state, guarded, now=2.0)
+    # the first verdict is logged once; the same verdict again is not
+    assert pathlib.Path(guarded['log_file']).read_text().count('guard: OK ok') == 1
+    assert node.asked == ['witnesses', 'arp'] * 2
+
+
+def test_guard_fails_an_isolated_node_without_further_probes(guarded, state):
+    node = FakeNode([False], [], isolated='no witness answers (10.0.0.1)')
+    assert hook.guard(node, state, guarded) == (False, 'isolated: no witness answers (10.0.0.1)')
+    assert node.asked == ['witnesses']
+
+
+# ---------------------------------------------------------------- the storage lease
+
+@pytest.fixture
+def leased(config, tmp_path):
+    return dict(config, lease=dict(config['lease'], enabled=True, file=str(tmp_path / 'stack.lease'),
+                                   interval=0.01, timeout=2))
+
+
+def test_master_without_the_lease_keeps_the_stack_down(leased, state):
+    node = FakeNode([True], [])
+    node.take_lease = lambda state: 'no storage lease within 15s (held by another node (node-a 5.000))'
+    hook.sync(node, state, leased)
+    assert node.actions == [] and node.asked == ['drop lease']
+    assert 'held by another node' in pathlib.Path(leased['log_file']).read_text()
+
+
+def test_master_with_the_lease_starts_and_demotion_releases_it(leased, state):
+    node = FakeNode([True], [])
+    node.take_lease = lambda state: None
+    dropped = []
+    node.drop_lease = lambda: dropped.append(True)
+    hook.sync(node, state, leased)
+    assert node.actions == ['up'] and dropped == []
+    node.vip_answers = [False]
+    hook.sync(node, state, leased)
+    assert node.actions == ['up', 'down'] and dropped == [True]
+
+
+def test_lease_holder_refreshes_then_stops(leased, state):
+    node = FakeNode([True], RUNNING)
+    rounds = iter(range(4))
+    assert hook.hold_lease(node, state, leased, stop=lambda: next(rounds, 9) >= 3, clock=lambda: 7.0) == 0
+    assert pathlib.Path(leased['lease']['file']).read_text() == '%s 7.000\n' % hook.socket.gethostname()
+    assert state.read()['lease']['held'] is False  # released on the way out
+    assert 'lease: held' in pathlib.Path(leased['log_file']).read_text()
+
+
+def test_a_lost_lease_kills_the_stack(leased, state, monkeypatch):
+    node = FakeNode([True], RUNNING)
+    monkeypatch.setattr(hook._guard.Lease, 'refresh',
+                        lambda self, now: (_ for _ in ()).throw(hook._guard.LeaseError('no answer within 2s')))
+    assert hook.hold_lease(node, state, leased) == 1
+    assert node.actions == ['kill']
+    assert state.read()['lease'] == dict(state.read()['lease'], held=False)
+    assert 'lease: lost: no answer within 2s: killing the stack' in pathlib.Path(leased['log_file']).read_text()

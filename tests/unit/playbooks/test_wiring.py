@@ -47,6 +47,17 @@ def play_vars(play, path):
     return variables
 
 
+def tracked_checks(variables):
+    """The track scripts a play renders: a list, or an expression over named
+    checks (roles.yml: the health check always, the guard unless turned off)."""
+    checks = variables.get('keepalived_track_scripts') or []
+    if isinstance(checks, str):
+        names = re.findall(r'\b(roles_[a-z_]+_check)\b', checks)
+        assert 'roles_health_check' in checks.split('+')[0], 'the health check must not be optional'
+        checks = [variables[name] for name in names]
+    return checks
+
+
 def plays():
     for path in SHIPPED:
         for play in load(path):
@@ -64,9 +75,10 @@ def test_the_keepalived_role_is_applied_by_one_play_with_its_hooks():
         applying.append(path.relative_to(ROOT))
         variables = play_vars(play, path)
         hook = variables.get('keepalived_transition_hook') or ''
-        checks = variables.get('keepalived_track_scripts') or []
         assert hook.endswith(' trigger') and '{{ pair_stack_hook }}' in hook, path
-        assert any(c.get('script', '').endswith(' health') for c in checks), path
+        scripts = [c.get('script', '') for c in tracked_checks(variables)]
+        assert any(s.endswith(' health') for s in scripts), path
+        assert any(s.endswith(' guard') for s in scripts), path
     # Nothing else can render keepalived.conf: no task file applies the role
     # outside a play (the play's vars would be missing).
     for path in SHIPPED:

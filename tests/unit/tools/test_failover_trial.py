@@ -94,3 +94,64 @@ def test_flap_counts_from_the_end_of_the_action():
     report = trial.analyse(samples, requests, 'node-a', NODES, 10.2, 10.7, since=9.0)
     assert report['vip_moved_s'] == 10.0 and report['client_switched_s'] == 10.2
     assert report['stable'] is True
+
+
+# ---------------------------------------------------------------- partitions
+
+def sample(t, a, b, stack_a, stack_b):
+    return {'t': t, 'holders': {'node-a': a, 'node-b': b}, 'stacks': {'node-a': stack_a, 'node-b': stack_b}}
+
+
+def test_partition_rules_fill_in_addresses():
+    rules = trial.partition_rules('vrrp-a-to-b', {'node-a': '10.0.0.11', 'node-b': '10.0.0.12'})
+    assert rules == {'node-b': [['INPUT', '-p', '112', '-s', '10.0.0.11', '-j', 'DROP']]}
+    assert set(trial.partition_rules('isolate-a', {'node-a': 'x', 'node-b': 'y'})) == {'node-a'}
+
+
+def test_split_brain_partition_is_measured():
+    # node-b takes the VIP at 4 and runs a stack from 5 to 7, then yields; healed at 20.
+    samples = ([sample(t, True, False, 3, 0) for t in range(0, 4)]
+               + [sample(t, True, True, 3, 3 if t >= 5 else 0) for t in range(4, 7)]
+               + [sample(t, True, False, 3, 0) for t in range(7, 25)])
+    requests = [req(t + 0.5, 'node-a') for t in range(0, 25) if t not in (4, 5)] + [req(4.5, None), req(5.5, 'node-b')]
+    requests.sort(key=lambda r: r['t'])
+    report = trial.analyse_partition(samples, requests, 'node-a', NODES, cut=1.0, healed=20.0)
+    assert report['dual_vip_longest_s'] == 3.0 and report['dual_stack_longest_s'] == 2.0
+    assert report['client_outage_s'] == 1.0 and report['failed_requests'] == 1
+    assert report['converged_after_heal_s'] == 0.0 and report['holder_changes_after_heal'] == 0
+    assert report['final_holders'] == ['node-a'] and report['final_stacks'] == ['node-a']
+
+
+def test_isolated_node_activity_is_reported():
+    samples = ([sample(t, True, False, 3, 0) for t in range(0, 2)]
+               + [sample(t, False, True, 0, 3) for t in range(2, 10)]      # node-a cut off at 1, node-b serves
+               + [sample(t, True, False, 3, 0) for t in range(10, 14)])    # healed at 9, node-a preempts at 10
+    report = trial.analyse_partition(samples, [req(t, 'node-a') for t in range(10, 14)], 'node-a', NODES,
+                                     cut=1.0, healed=9.0, isolated='node-a')
+    assert report['isolated_held_vip_s'] == 1.0 and report['isolated_ran_stack_s'] == 1.0
+    assert report['converged_after_heal_s'] == 1.0
+    assert report['holder_changes_after_heal'] == 1  # node-b to node-a, once
+
+
+def test_never_converged():
+    samples = [sample(t, True, True, 3, 3) for t in range(0, 5)]
+    report = trial.analyse_partition(samples, [], 'node-a', NODES, cut=0.0, healed=2.0)
+    assert report['converged_after_heal_s'] is None and report['dual_stack_longest_s'] == 5.0
+
+
+def test_unknown_stack_samples_are_not_a_stack():
+    # a node whose engine could not be read (None) is not counted as running
+    samples = [sample(0, True, False, 3, None), sample(1, True, False, 3, None)]
+    assert trial.analyse_partition(samples, [], 'node-a', NODES, 0.0, 0.5)['dual_stack_longest_s'] == 0.0
+    assert trial.analyse_partition(samples, [], 'node-a', NODES, 0.0, 0.5)['unreadable_samples'] == 2
+
+
+def test_tokens_show_two_writers():
+    text = ''.join('node-a %.2f\n' % (100 + i * 0.2) for i in range(30))       # 100.0 .. 105.8
+    text += ''.join('node-b %.2f\n' % (102 + i * 0.2) for i in range(10))      # 102.0 .. 103.8
+    text += 'node-b 10'  # cut short
+    tokens = trial.read_tokens(text)
+    assert len(tokens) == 41 and tokens[-1] == {'node': 'node-b', 't': 10.0}
+    # node-b wrote from 102.0 until its last token (103.8) stood for 0.4 s more
+    assert trial.dual_writers(tokens[:-1], NODES) == 2.2
+    assert trial.dual_writers([t for t in tokens if t['node'] == 'node-a'], NODES) == 0.0

@@ -1,0 +1,243 @@
+"""The split-brain guard's decisions and its parsing of arping (node/_guard.py)."""
+
+import importlib.util
+import pathlib
+import socket
+
+import pytest
+
+ROOT = pathlib.Path(__file__).parents[3]
+spec = importlib.util.spec_from_file_location('_guard', ROOT / 'node' / '_guard.py')
+guard = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(guard)
+
+# Recorded from iputils arping 20240905 in a lab node, duplicate address detection.
+DAD_DUPLICATE = '''ARPING 172.30.99.100 from 0.0.0.0 eth0
+Unicast reply from 172.30.99.100 [02:42:AC:1E:63:0C]  0.612ms
+Unicast reply from 172.30.99.100 [02:42:ac:1e:63:0c]  0.540ms
+Sent 2 probes (2 broadcast(s))
+Received 2 response(s)
+'''
+DAD_UNIQUE = '''ARPING 172.30.99.100 from 0.0.0.0 eth0
+Sent 2 probes (2 broadcast(s))
+Received 0 response(s)
+'''
+PEER = '02:42:AC:1E:63:0C'
+
+
+def test_parse_arping():
+    assert guard.parse_arping(DAD_DUPLICATE) == [PEER]
+    assert guard.parse_arping(DAD_UNIQUE) == []
+    assert guard.parse_arping('') == []
+
+
+@pytest.mark.parametrize('case, args, expected', [
+    # isolated wins over everything, and keeps a yield in place
+    ('isolated', dict(isolated='no witness answers (172.30.99.1)', holds_vip=True, other_holders=None,
+                      yielded=False, adverts_heard=None, peer_holds=None, outranked=False),
+     (False, False, 'isolated: no witness answers', False)),
+    ('isolated while yielded', dict(isolated='x', holds_vip=False, other_holders=None, yielded=True,
+                                    adverts_heard=None, peer_holds=None, outranked=True), (False, True, 'isolated', False)),
+    # a split brain: the outranked node yields, the other keeps the VIP and re-announces
+    ('split, outranked', dict(isolated=None, holds_vip=True, other_holders=[PEER], yielded=False,
+                              adverts_heard=False, peer_holds=True, outranked=True), (False, True, 'yielding', False)),
+    ('split, first rank', dict(isolated=None, holds_vip=True, other_holders=[PEER], yielded=False,
+                               adverts_heard=False, peer_holds=True, outranked=False), (True, False, 're-announcing', True)),
+    # two holders while adverts flow: a VRRP hand-over in progress, VRRP resolves it
+    ('hand-over', dict(isolated=None, holds_vip=True, other_holders=[PEER], yielded=False,
+                       adverts_heard=True, peer_holds=True, outranked=True), (True, False, 'ok', False)),
+    # one-way partition: the first-ranked node hears the peer, which took the VIP: it keeps
+    # the VIP and re-announces it, since clients followed the peer's gratuitous ARP
+    ('one-way, first rank', dict(isolated=None, holds_vip=True, other_holders=[PEER], yielded=False,
+                                 adverts_heard=True, peer_holds=True, outranked=False), (True, False, 're-announcing', True)),
+    ('sole holder', dict(isolated=None, holds_vip=True, other_holders=[], yielded=False,
+                         adverts_heard=None, peer_holds=None, outranked=True), (True, False, 'ok', False)),
+    ('backup', dict(isolated=None, holds_vip=False, other_holders=None, yielded=False,
+                    adverts_heard=None, peer_holds=None, outranked=True), (True, False, 'ok', False)),
+    # a yield lasts until adverts are heard again or the other holder is gone
+    ('yielded, still split', dict(isolated=None, holds_vip=False, other_holders=[PEER], yielded=True,
+                                  adverts_heard=False, peer_holds=True, outranked=True), (False, True, 'yielded: ', False)),
+    ('yielded, adverts back', dict(isolated=None, holds_vip=False, other_holders=[PEER], yielded=True,
+                                   adverts_heard=True, peer_holds=True, outranked=True), (True, False, 'heard again', False)),
+    # a hung peer: its kernel answers ARP for the VIP, its user space neither
+    # sends adverts nor answers the status query: keep serving, never yield to it
+    ('frozen peer', dict(isolated=None, holds_vip=True, other_holders=[PEER], yielded=False,
+                         adverts_heard=False, peer_holds=False, outranked=True), (True, False, 'ok', False)),
+    ('yielded, peer hung', dict(isolated=None, holds_vip=False, other_holders=[PEER], yielded=True,
+                                adverts_heard=False, peer_holds=False, outranked=True),
+     (True, False, 'no longer answers', False)),
+    ('yielded, peer gone', dict(isolated=None, holds_vip=False, other_holders=[], yielded=True,
+                                adverts_heard=False, peer_holds=None, outranked=True), (True, False, 'any more', False)),
+])
+def test_decide(case, args, expected):
+    ok, yielded, reason, announce = guard.decide(**args)
+    assert (ok, yielded, announce) == (expected[0], expected[1], expected[3]), case
+    assert expected[2] in reason, (case, reason)
+
+
+def test_every_verdict_gives_a_reason():
+    for isolated in (None, 'x'):
+        for holds in (True, False):
+            for others in (None, [], [PEER]):
+                for yielded in (True, False):
+                    for heard in (None, True, False):
+                        for outranked in (True, False):
+                            for peer in (None, True, False):
+                                assert guard.decide(isolated, holds, others, yielded, heard, peer, outranked)[2]
+
+
+class Answer(object):
+    def __init__(self, stdout=''):
+        self.stdout, self.returncode = stdout, 0
+
+
+def test_other_holders_asks_arping_with_a_deadline():
+    calls = []
+    probes = guard.Probes('eth0', '172.30.99.100', run=lambda args, **kw: calls.append((args, kw)) or Answer(DAD_DUPLICATE))
+    assert probes.other_holders(1) == [PEER]
+    args, kw = calls[0]
+    assert args[:2] == ['arping', '-D'] and args[-3:] == ['-I', 'eth0', '172.30.99.100'] and kw['timeout'] > 1
+
+
+class Ping(object):
+    """A ping process: answers (rc 0), does not (rc 1), or hangs (None) until killed."""
+    started = []
+
+    def __init__(self, args, **kwargs):
+        self.args, self.returncode, self.killed = args, None, False
+        self.outcome = OUTCOMES[args[-1]]
+        Ping.started.append(self)
+
+    def poll(self):
+        if self.outcome is not None:
+            self.returncode = self.outcome
+        return self.returncode
+
+    def kill(self):
+        self.killed = True
+
+    def wait(self):
+        return self.returncode
+
+
+OUTCOMES = {'192.0.2.1': 0, '192.0.2.2': 1, '192.0.2.3': None}
+
+
+@pytest.mark.parametrize('witnesses, answered', [
+    (['192.0.2.1'], True),                    # the gateway answers
+    (['192.0.2.2', '192.0.2.1'], True),       # any one witness is enough
+    (['192.0.2.2'], False),                   # no answer: isolated
+    (['192.0.2.3', '192.0.2.1'], True),       # a hung probe does not hide an answer
+])
+def test_witness_answers(witnesses, answered):
+    Ping.started = []
+    probes = guard.Probes('eth0', '172.30.99.100', spawn=Ping)
+    assert probes.witness_answers(witnesses, 1) is answered
+    assert all(p.args[:5] == ['ping', '-n', '-q', '-c', '1'] and p.args[5] == '-W' for p in Ping.started)
+
+
+def test_a_hung_witness_probe_is_killed_at_the_deadline():
+    Ping.started = []
+    probes = guard.Probes('eth0', '172.30.99.100', spawn=Ping)
+    assert probes.witness_answers(['192.0.2.3'], 0.1) is False
+    assert Ping.started[0].killed
+
+
+def test_silent_witnesses_are_asked_again_until_the_deadline():
+    Ping.started = []
+    probes = guard.Probes('eth0', '172.30.99.100', spawn=Ping)
+    assert probes.witness_answers(['192.0.2.2'], 1.2) is False
+    # rounds of at most 0.5 s each: 0.5, 0.5, then what is left (about 0.2)
+    waits = [float(p.args[6]) for p in Ping.started]
+    assert waits[:2] == [0.5, 0.5] and len(waits) == 3 and 0.1 < waits[2] <= 0.2
+
+
+def test_advert_heard_times_out_without_adverts():
+    try:
+        heard = guard.advert_heard(['192.0.2.1'], 0.2)
+    except PermissionError:
+        pytest.skip('raw sockets need CAP_NET_RAW')
+    assert heard is False
+
+
+def test_advert_heard_sees_a_vrrp_packet_from_a_peer():
+    try:
+        sender = socket.socket(socket.AF_INET, socket.SOCK_RAW, guard.VRRP_PROTOCOL)
+    except PermissionError:
+        pytest.skip('raw sockets need CAP_NET_RAW')
+    import threading
+    timer = threading.Timer(0.2, lambda: sender.sendto(b'\x31\x33\x64\x01' + b'\x00' * 16, ('127.0.0.1', 0)))
+    timer.start()
+    try:
+        assert guard.advert_heard(['127.0.0.1'], 2) is True
+    finally:
+        timer.join()
+        sender.close()
+
+
+def test_status_query_over_udp():
+    # a responder on loopback answers only its peers; the asker reads holds_vip
+    import threading
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(('127.0.0.1', 0))
+    port = server.getsockname()[1]
+    server.close()
+    answers = iter([guard.status_reply('node-a', True, 'MASTER'), guard.status_reply('node-a', False, 'BACKUP')])
+    thread = threading.Thread(target=lambda: guard.respond(port, ['127.0.0.1'], lambda: next(answers)), daemon=True)
+    thread.start()
+    import time
+    time.sleep(0.1)
+    assert guard.ask_peer(['127.0.0.1'], port, 1) is True
+    assert guard.ask_peer(['127.0.0.1'], port, 1) is False
+
+
+def test_status_query_without_an_answer_is_false():
+    assert guard.ask_peer(['127.0.0.1'], 9, 0.2) is False  # the discard port answers nothing
+
+
+# ---------------------------------------------------------------- the storage lease
+
+def _hold(path, ready, release):
+    lease = guard.Lease(path, 'node-a', 2)
+    assert lease.try_acquire()
+    lease.refresh(1000.0)
+    ready.set()
+    release.wait(10)
+    lease.release()
+
+
+def test_only_one_process_holds_the_lease(tmp_path):
+    # POSIX locks are per process: the other holder is a real second process.
+    import multiprocessing
+    path = str(tmp_path / 'stack.lease')
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold, args=(path, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        mine = guard.Lease(path, 'node-b', 2)
+        assert mine.try_acquire() is False
+        assert mine.holder() == 'node-a 1000.000'
+        release.set()
+        holder.join(10)
+        assert mine.try_acquire() is True
+        mine.refresh(2000.0)
+        assert mine.holder() == 'node-b 2000.000'
+    finally:
+        release.set()
+        holder.join(10)
+
+
+def test_a_hung_operation_misses_its_deadline():
+    import threading
+    never = threading.Event()
+    with pytest.raises(guard.LeaseError, match='no answer within 0.2s'):
+        guard.within(0.2, never.wait)
+
+
+def test_a_probe_that_cannot_run_answers_nothing():
+    def broken(args, **kwargs):
+        raise FileNotFoundError('arping')
+    probes = guard.Probes('eth0', '172.30.99.100', run=broken)
+    assert probes.other_holders(1) == []
+    probes.announce()  # no exception either
