@@ -63,18 +63,27 @@ def probe_once(url, timeout):
                 'ms': round((time.time() - start) * 1000, 1)}
 
 
-def holds_vip(ip_json, vip):
-    for link in json.loads(ip_json or '[]'):
-        for addr in link.get('addr_info', []):
-            if addr.get('local') == vip:
-                return True
-    return False
+def load_vip_parser(runtime_dir):
+    """The node runtime's _vip.py (the collection's module_utils/_vip.py, which
+    the docker_stack role installs there): the VIP is read on the nodes exactly
+    as the vip_status module and the stack hook read it."""
+    sys.path.insert(0, runtime_dir)
+    import _vip  # noqa: E402  pylint: disable=import-outside-toplevel
+    return _vip
 
 
-def sample_once(vip, project, state_file):
+def holds_vip(ip_json, vip, parser):
+    """True/False from `ip -j -4 addr` output; None when it cannot be read."""
+    try:
+        return parser.find_vip(parser.parse_ip_addr_json(ip_json), vip) is not None
+    except parser.VipError:
+        return None
+
+
+def sample_once(vip, project, state_file, parser):
     record = {'t': time.time()}
     res = subprocess.run(['ip', '-j', '-4', 'addr', 'show'], capture_output=True, text=True, timeout=5)
-    record['vip'] = holds_vip(res.stdout, vip) if res.returncode == 0 else None
+    record['vip'] = holds_vip(res.stdout, vip, parser) if res.returncode == 0 else None
     try:
         res = subprocess.run(['docker', 'ps', '-q', '--filter', 'label=com.docker.compose.project=' + project],
                              capture_output=True, text=True, timeout=5)
@@ -368,6 +377,7 @@ def main(argv=None):
     s.add_argument('--vip', required=True)
     s.add_argument('--project', default='netsocs')
     s.add_argument('--state-file', required=True, help='the VRRP state file vrrp-notify writes')
+    s.add_argument('--runtime-dir', required=True, help='where the node runtime (and its _vip.py) is installed')
     for each in (p, s):
         each.add_argument('--out', required=True)
         each.add_argument('--stop-file', required=True)
@@ -388,8 +398,9 @@ def main(argv=None):
     if args.command == 'probe':
         _loop(args.out, args.stop_file, args.interval, args.max_seconds, lambda: probe_once(args.url, args.timeout))
     elif args.command == 'sample':
+        parser = load_vip_parser(args.runtime_dir)
         _loop(args.out, args.stop_file, args.interval, args.max_seconds,
-              lambda: sample_once(args.vip, args.project, args.state_file))
+              lambda: sample_once(args.vip, args.project, args.state_file, parser))
     elif args.command == 'act':
         started = act(args.action, args.events, interface=args.interface, project_dir=args.project_dir,
                       container=args.container, stack_hook=args.stack_hook)

@@ -102,9 +102,13 @@ def test_timeline_lists_changes_only():
     assert events[0][0] == pytest.approx(1.0, abs=0.21)
 
 
-def test_holds_vip_reads_ip_json():
-    out = json.dumps([{'ifname': 'eth0', 'addr_info': [{'local': '10.0.0.5'}, {'local': '10.0.0.100'}]}])
-    assert drill.holds_vip(out, '10.0.0.100') and not drill.holds_vip(out, '10.0.0.101')
+def test_holds_vip_reads_ip_json_with_the_runtimes_parser():
+    parser = drill.load_vip_parser(str(ROOT / 'plugins' / 'module_utils'))
+    out = json.dumps([{'ifname': 'eth0', 'addr_info': [{'family': 'inet', 'local': '10.0.0.5', 'prefixlen': 24},
+                                                       {'family': 'inet', 'local': '10.0.0.100', 'prefixlen': 24}]}])
+    assert drill.holds_vip(out, '10.0.0.100', parser) is True
+    assert drill.holds_vip(out, '10.0.0.101', parser) is False
+    assert drill.holds_vip('not json', '10.0.0.100', parser) is None
 
 
 def test_report_writes_json_and_markdown(tmp_path, capsys):
