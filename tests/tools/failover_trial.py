@@ -368,6 +368,21 @@ class Trial(object):
             container.exec_run(['systemctl', 'start', 'keepalived'])
             self.wait_holder(self.args.target, 30)
 
+    def start_probes(self):
+        """Start the clock, read where things stand, start both probes: (before, threads)."""
+        self.t0 = time.monotonic()
+        before = {'served_by': self.request()['node'], 'holders': self.holders()}
+        threads = [threading.Thread(target=self.probe_holders, daemon=True),
+                   threading.Thread(target=self.probe_client, daemon=True)]
+        for thread in threads:
+            thread.start()
+        return before, threads
+
+    def stop_probes(self, threads):
+        self.stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+
     def iptables(self, rules, op):
         for node, node_rules in rules.items():
             for rule in node_rules:
@@ -381,12 +396,7 @@ class Trial(object):
         addresses = {n: self.client.containers.get(n).attrs['NetworkSettings']['Networks']
                      [self.args.network]['IPAddress'] for n in self.nodes}
         rules = partition_rules(self.args.partition, addresses)
-        self.t0 = time.monotonic()
-        before = {'served_by': self.request()['node'], 'holders': self.holders()}
-        threads = [threading.Thread(target=self.probe_holders, daemon=True),
-                   threading.Thread(target=self.probe_client, daemon=True)]
-        for thread in threads:
-            thread.start()
+        before, threads = self.start_probes()
         time.sleep(1.0)  # a baseline before the cut
         cut = self.now()
         self.iptables(rules, '-I')
@@ -403,9 +413,7 @@ class Trial(object):
             if at is not None and self.now() - at >= self.args.settle:
                 break
             time.sleep(0.2)
-        self.stop.set()
-        for thread in threads:
-            thread.join(timeout=5)
+        self.stop_probes(threads)
         isolated = {'isolate-a': 'node-a', 'isolate-b': 'node-b'}.get(self.args.partition)
         report = analyse_partition(self.holder_samples, self.requests, self.args.expect, self.nodes,
                                    cut, healed, isolated)
@@ -422,12 +430,7 @@ class Trial(object):
     def run(self):
         if self.args.partition:
             return self.run_partition()
-        self.t0 = time.monotonic()
-        before = {'served_by': self.request()['node'], 'holders': self.holders()}
-        threads = [threading.Thread(target=self.probe_holders, daemon=True),
-                   threading.Thread(target=self.probe_client, daemon=True)]
-        for thread in threads:
-            thread.start()
+        before, threads = self.start_probes()
         self.act()
         acted = self.now()
         since = acted if before['served_by'] == self.args.expect else 0.0
@@ -447,9 +450,7 @@ class Trial(object):
         settle_end = (reached_at or self.now()) + self.args.settle
         while self.now() < settle_end:
             time.sleep(0.05)
-        self.stop.set()
-        for thread in threads:
-            thread.join(timeout=5)
+        self.stop_probes(threads)
         report = analyse(self.holder_samples, self.requests, self.args.expect, self.nodes,
                          reached_at, settle_end, since)
         report.update({

@@ -155,3 +155,30 @@ def test_tokens_show_two_writers():
     # node-b wrote from 102.0 until its last token (103.8) stood for 0.4 s more
     assert trial.dual_writers(tokens[:-1], NODES) == 2.2
     assert trial.dual_writers([t for t in tokens if t['node'] == 'node-a'], NODES) == 0.0
+
+
+def test_probes_start_and_stop(monkeypatch):
+    # The trial's probe threads, around fake nodes: both record until stopped.
+    class Container(object):
+        attrs = {'State': {'Pid': 1, 'Paused': False}}
+
+    class Client(object):
+        class containers(object):
+            @staticmethod
+            def get(name):
+                return Container()
+
+    import argparse
+    args = argparse.Namespace(nodes=NODES, interval=0.01, partition=None, vip='10.0.0.100', port=80,
+                              request_timeout=0.1, interface='eth0')
+    run = trial.Trial(Client(), args)
+    monkeypatch.setattr(run, 'holders', lambda: {'node-a': True, 'node-b': False})
+    monkeypatch.setattr(run, 'request', lambda: {'ok': True, 'node': 'node-a'})
+    before, threads = run.start_probes()
+    assert before == {'served_by': 'node-a', 'holders': {'node-a': True, 'node-b': False}}
+    import time
+    time.sleep(0.1)
+    run.stop_probes(threads)
+    assert not any(t.is_alive() for t in threads)
+    assert run.holder_samples and run.requests
+    assert run.holder_samples[0]['stacks'] == {'node-a': None, 'node-b': None}  # not sampled outside partitions
