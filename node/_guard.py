@@ -165,7 +165,7 @@ def advert_heard(peers, window):
             sock.settimeout(left)
             try:
                 _, (source, _) = sock.recvfrom(2048)
-            except socket.timeout:
+            except (socket.timeout, OSError):
                 return False
             if source in peers:
                 return True
@@ -199,6 +199,10 @@ def ask_peer(peers, port, timeout, tries=2):
                         except ValueError:
                             continue
             except socket.timeout:
+                continue
+            except OSError:
+                # ICMP port unreachable (the responder is restarting, the node
+                # rebooting) surfaces here as ECONNREFUSED: no answer.
                 continue
         return False
     finally:

@@ -514,7 +514,16 @@ def main(argv):
             report_health(state, config, ok, reason)
             return 0 if ok else 1
         elif argv[0] == 'guard':
-            return 0 if guard(node, state, config)[0] else 1
+            try:
+                return 0 if guard(node, state, config)[0] else 1
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                # A probe that broke is no evidence of isolation or of a split
+                # brain: keep the last verdict (a traceback would read as a
+                # failed check, FAULT, and drop the VIP), and say so.
+                kept = (state.read().get('guard') or {}).get('ok', True)
+                log(config['log_file'], 'guard: %s verdict kept, a probe failed: %s: %s'
+                    % ('OK' if kept else 'FAIL', type(exc).__name__, exc))
+                return 0 if kept else 1
         elif argv[0] == 'lease':
             stopping = []
             signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))

@@ -241,3 +241,13 @@ def test_a_probe_that_cannot_run_answers_nothing():
     probes = guard.Probes('eth0', '172.30.99.100', run=broken)
     assert probes.other_holders(1) == []
     probes.announce()  # no exception either
+
+
+
+def test_a_refused_status_query_is_no_answer():
+    # A closed port answers with ICMP port unreachable: recvfrom raises ECONNREFUSED.
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    assert guard.ask_peer(['127.0.0.1'], port, 0.4) is False

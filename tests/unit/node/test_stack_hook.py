@@ -473,3 +473,20 @@ def test_a_lost_lease_kills_the_stack(leased, state, monkeypatch):
     assert node.actions == ['kill']
     assert state.read()['lease'] == dict(state.read()['lease'], held=False)
     assert 'lease: lost: no answer within 2s: killing the stack' in pathlib.Path(leased['log_file']).read_text()
+
+
+
+def test_a_probe_that_breaks_keeps_the_guards_last_verdict(guarded, state, monkeypatch):
+    # e.g. ECONNREFUSED from the status query while the peer's responder restarts:
+    # no evidence either way, so the verdict (here OK) stands and the run says why.
+    state.update(guard={'ok': True, 'yielded': False, 'kind': 'ok'})
+    monkeypatch.setattr(hook, 'load_config', lambda: dict(guarded))
+
+    def broken(node, state, config, now=None):
+        raise ConnectionRefusedError(111, 'Connection refused')
+    monkeypatch.setattr(hook, 'guard', broken)
+    assert hook.main(['guard']) == 0
+    assert 'guard: OK verdict kept, a probe failed: ConnectionRefusedError' in \
+        pathlib.Path(guarded['log_file']).read_text()
+    state.update(guard={'ok': False, 'yielded': True, 'kind': 'yielded'})
+    assert hook.main(['guard']) == 1
