@@ -3,10 +3,13 @@
 #   make lab      virtualenv + Docker engine + offline node image, two local
 #                 nodes, site.yml deployed onto them through inventories/lab
 #   make test     the same set-up, then ansible-lint (production), pytest unit
-#                 tests, molecule test, and the lab with every failover drill
+#                 tests, the publisher's checks (ansible-test sanity and units,
+#                 galaxy-importer), molecule test, and the lab with every
+#                 failover drill and the installed collection
 #
-# Other targets: make setup | lint | unit | molecule | lab-test | drill |
-#                status | switchover | lab-destroy | image | clean
+# Other targets: make setup | lint | unit | collection | sanity | import |
+#                molecule | lab-test | infra | installed | drill | status | switchover |
+#                lab-destroy | image | clean
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 PYTHON ?= python3
@@ -17,10 +20,17 @@ DRILLS ?= stop_keepalived link_down stack_down freeze
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/collections
+# The built collection: a copy of what git tracks at .../ansible_collections/
+# netsocs/failover (ansible-test's layout), outside this work tree (ansible-test
+# would follow this repository's .gitignore), and the tarball built from it.
+PUBLISH := $(or $(TMPDIR),/tmp)/netsocs-failover-publish
+COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
+# ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
+TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit molecule lab lab-test drill status switchover lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover lab-destroy clean
 
-test: setup lint unit molecule lab-test
+test: setup lint unit sanity import molecule lab-test
 
 setup: $(VENV)/.installed docker image
 
@@ -46,11 +56,34 @@ lint: $(VENV)/.installed
 	ansible-doc -t test netsocs.failover.ipv4_net > /dev/null
 	ansible-doc netsocs.failover.warn > /dev/null
 	for r in keepalived docker_stack nfs_server nfs_client firewall; do ansible-doc -t role netsocs.failover.$$r > /dev/null; done
-	# README.md lists every role variable as the argument specs define it
-	python3 tests/tools/render_variables.py --check docs/variables.md
+	# docs/variables.md and the role READMEs render the argument specs
+	python3 tests/tools/render_docs.py --check
+	# changelog fragments valid, CHANGELOG.md rendered from changelogs/changelog.yaml
+	antsibull-changelog lint
+	mkdir -p $(PUBLISH) && antsibull-changelog generate --is-collection --output $(PUBLISH)/CHANGELOG.md
+	cmp $(PUBLISH)/CHANGELOG.md CHANGELOG.md || { echo "CHANGELOG.md is stale: antsibull-changelog generate"; exit 1; }
 
 unit: $(VENV)/.installed
 	pytest tests/unit
+
+# The collection as a publisher ships it: tree and tarball under $(PUBLISH).
+collection: $(VENV)/.installed
+	python3 tests/tools/collection_tree.py $(PUBLISH) > /dev/null
+	rm -rf $(PUBLISH)/dist
+	ansible-galaxy collection build $(COLLECTION) --output-path $(PUBLISH)/dist
+
+# ansible-test sanity (all tests, no ignore file) and units, offline.
+sanity: collection
+	command -v shellcheck > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck > /dev/null; }
+	python3 tests/tools/ansible-test/get_pip.py --install $(TEST_HOME) > /dev/null
+	cd $(COLLECTION) && HOME=$(TEST_HOME) ansible-test sanity --python 3.11 --local --color no
+	cd $(COLLECTION) && HOME=$(TEST_HOME) ansible-test units --python 3.11 --local --color no
+
+# galaxy-importer, offline (tests/tools/galaxy-importer/): no error, no warning.
+import: collection
+	cd $(PUBLISH) && GALAXY_IMPORTER_CONFIG=$(CURDIR)/tests/tools/galaxy-importer/galaxy-importer.cfg \
+	  python3 -m galaxy_importer.main dist/netsocs-failover-*.tar.gz 2>&1 | tee importer.log
+	@if grep -E '^(WARNING|ERROR)' $(PUBLISH)/importer.log; then echo "galaxy-importer: warnings or errors above"; exit 1; fi
 
 molecule: setup
 	rm -f reports/failover-*.txt reports/partitions.txt
@@ -78,10 +111,32 @@ lab: setup
 	@echo "  ansible-playbook switchover.yml -e switchover_phase=away         planned maintenance (then =back)"
 	@echo "  make lab-destroy                                         remove the lab"
 
+# The collection as users get it, against the lab: the tarball installed into
+# a fresh collections path, site, status and a drill run by name from a
+# directory outside this checkout (no ansible.cfg, no link farm); the drill's
+# report must land in that directory, not in the collection.
+INSTALLED := $(PUBLISH)/installed
+installed: collection
+	rm -rf $(INSTALLED) $(PUBLISH)/operator && mkdir -p $(PUBLISH)/operator
+	env -u PYTHONPATH ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ansible-galaxy collection install --offline \
+	  -p $(INSTALLED) $(PUBLISH)/dist/netsocs-failover-*.tar.gz
+	for play in site status "failover_drill -e drill_method=stop_keepalived"; do \
+	  (cd $(PUBLISH)/operator && env -u PYTHONPATH ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) \
+	    ansible-playbook -i $(CURDIR)/inventories/lab/hosts.yml netsocs.failover.$$play) || exit 1; \
+	done
+	ls $(PUBLISH)/operator/reports/drill-stop_keepalived-*.md
+	@if find $(INSTALLED) -path '*reports*' | grep .; then echo "the drill wrote into the installed collection"; exit 1; fi
+	@echo "installed collection: site, status and a drill ran by name from $(PUBLISH)/operator"
+
+# The static state of both lab nodes (packages, services, secrets' modes,
+# ports, ufw order, exports, fstab, boot guard, logrotate), with testinfra.
+infra:
+	pytest tests/infra --hosts=docker://node-a,docker://node-b --inventory=inventories/lab/hosts.yml
+
 drill:
 	for m in $(DRILLS); do ansible-playbook failover-drill.yml -i inventories/lab/hosts.yml -e drill_method=$$m; done
 	@echo; echo "== Failover drills (reports/drill-*.md) =="
-	@python3 playbooks/operations/files/drill.py summary $$(for m in $(DRILLS); do ls -t reports/drill-$$m-*.json | head -1; done)
+	@python3 playbooks/files/drill.py summary $$(for m in $(DRILLS); do ls -t reports/drill-$$m-*.json | head -1; done)
 
 status:
 	ansible-playbook status.yml -i inventories/lab/hosts.yml
@@ -92,11 +147,12 @@ switchover:
 lab-destroy:
 	molecule destroy --scenario-name lab
 
-# CI: the lab from scratch, its status, every drill and a switchover; the lab
-# is removed whatever the outcome.
+# CI: the lab from scratch, its static state (testinfra), the installed
+# collection on it, its status, every drill and a switchover; the lab is
+# removed whatever the outcome.
 lab-test: setup
 	rm -f reports/drill-*
-	if $(MAKE) lab && $(MAKE) status && $(MAKE) drill && $(MAKE) switchover; then rc=0; else rc=1; fi; \
+	if $(MAKE) lab && $(MAKE) infra && $(MAKE) installed && $(MAKE) status && $(MAKE) drill && $(MAKE) switchover; then rc=0; else rc=1; fi; \
 	  $(MAKE) lab-destroy; exit $$rc
 
 clean:

@@ -135,7 +135,7 @@ class Probes(object):
         # A probe that cannot run answers nothing (and the health log says why).
         try:
             res = self.run(['arping', '-D', '-c', '2', '-w', str(int(deadline)), '-I', self.interface, self.vip],
-                           capture_output=True, text=True, timeout=deadline + 5)
+                           capture_output=True, text=True, timeout=deadline + 5, check=False)
         except (OSError, subprocess.SubprocessError):
             return []
         return parse_arping(res.stdout)
@@ -146,7 +146,7 @@ class Probes(object):
         # the other holder answers.
         try:
             self.run(['arping', '-U', '-c', '1', '-w', '0', '-I', self.interface, self.vip],
-                     capture_output=True, text=True, timeout=10)
+                     capture_output=True, text=True, timeout=10, check=False)
         except (OSError, subprocess.SubprocessError):
             pass
 
@@ -164,7 +164,7 @@ def advert_heard(peers, window):
                 return False
             sock.settimeout(left)
             try:
-                _, (source, _) = sock.recvfrom(2048)
+                _advert, (source, _port) = sock.recvfrom(2048)
             except (socket.timeout, OSError):
                 return False
             if source in peers:
@@ -184,7 +184,7 @@ def ask_peer(peers, port, timeout, tries=2):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.settimeout(timeout / tries)
-        for _ in range(tries):
+        for _attempt in range(tries):
             for peer in peers:
                 try:
                     sock.sendto(b'status?', (peer, port))
@@ -192,7 +192,7 @@ def ask_peer(peers, port, timeout, tries=2):
                     continue
             try:
                 while True:
-                    data, (source, _) = sock.recvfrom(4096)
+                    data, (source, _port) = sock.recvfrom(4096)
                     if source in peers:
                         try:
                             return bool(json.loads(data.decode()).get('holds_vip'))
@@ -214,7 +214,7 @@ def respond(port, peers, answer, sock=None):
     sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(('0.0.0.0', port))
     while True:
-        _, (source, source_port) = sock.recvfrom(512)
+        _query, (source, source_port) = sock.recvfrom(512)
         if source in peers:
             sock.sendto(answer(), (source, source_port))
 

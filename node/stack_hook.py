@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Managed by Ansible (netsocs.failover.docker_stack, from node/ in the collection):
 # local changes are overwritten.
@@ -121,7 +120,7 @@ class Node(object):
     def run(self, args, timeout=None, check=True):
         timeout = timeout or self.config['command_timeout']
         try:
-            res = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+            res = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise HookError('%s timed out after %ss' % (' '.join(args[:3]), timeout))
         except OSError as exc:
@@ -323,7 +322,7 @@ def sync(node, state, config, max_rounds=5):
                 if time.monotonic() > deadline:
                     raise HookError('another stack-hook holds %s' % lock_path)
                 time.sleep(0.1)
-        for _ in range(max_rounds):
+        for _round in range(max_rounds):
             role = 'master' if node.is_master() else 'backup'
             apply_role(node, state, config, role)
             if ('master' if node.is_master() else 'backup') == role:
@@ -482,9 +481,9 @@ def trigger(config, state, vrrp_state, run=subprocess.run):
     unit = 'netsocs-stack-sync-%d' % time.time_ns()
     res = run(['systemd-run', '--no-block', '--collect', '--quiet', '--unit', unit,
                '--description', 'Netsocs stack sync after VRRP %s' % vrrp_state,
-               config['hook_path'], 'sync'], capture_output=True, text=True, timeout=30)
+               config['hook_path'], 'sync'], capture_output=True, text=True, timeout=30, check=False)
     if res.returncode != 0:
-        system = run(['systemctl', 'is-system-running'], capture_output=True, text=True, timeout=10)
+        system = run(['systemctl', 'is-system-running'], capture_output=True, text=True, timeout=10, check=False)
         if system.stdout.strip() == 'stopping':
             # Shutting down: Docker stops the containers, and at the next boot
             # netsocs-stack-boot takes the stack down before Keepalived starts.

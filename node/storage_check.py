@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Netsocs shared-storage check (installed by the netsocs.failover.nfs_client role).
 
     storage-check            exit 0 when every share is usable, 1 otherwise

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Managed by Ansible (netsocs.failover.keepalived, from node/ in the collection):
 # local changes are overwritten.
@@ -32,7 +31,7 @@ def split_options(argv):
     paths = {}
     rest = list(argv)
     while rest and rest[0].startswith('--'):
-        key, _, value = rest.pop(0)[2:].partition('=')
+        key, _sep, value = rest.pop(0)[2:].partition('=')
         key = key.replace('-', '_')
         if key not in ('log_file', 'state_file') or not value:
             raise ValueError('unknown option --%s' % key)
@@ -95,8 +94,8 @@ def main(argv, now=None):
         status = 1
     if kind == 'INSTANCE':
         try:
-            write_state(paths['state_file'], {'instance': name, 'state': state, 'priority': priority,
-                                     'time': now.isoformat()})
+            write_state(paths['state_file'],
+                        {'instance': name, 'state': state, 'priority': priority, 'time': now.isoformat()})
         except OSError as exc:
             sys.stderr.write('vrrp-notify: cannot write %s: %s\n' % (paths['state_file'], exc))
             status = 1

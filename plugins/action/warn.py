@@ -1,3 +1,6 @@
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin for netsocs.failover.warn: print an Ansible warning, change nothing."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from ansible.errors import AnsibleFilterError
 DOCUMENTATION = r'''
 name: in_network
 short_description: Tell whether an IPv4 address lies inside a network
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Returns V(true) when the address is inside the network, given in CIDR form
     (V(192.168.1.0/24)) or as an interface address with its prefix (V(192.168.1.10/24)).
@@ -27,7 +27,7 @@ options:
     type: str
     required: true
 author:
-  - Netsocs infrastructure team
+  - Netsocs infrastructure team (@netsocs)
 '''
 
 EXAMPLES = r'''

@@ -10,7 +10,7 @@ from ansible.errors import AnsibleFilterError
 DOCUMENTATION = r'''
 name: node_address
 short_description: The cluster address of an inventory host
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Returns the host's C(failover_node_ip) when the inventory sets it (the reference
     NODE_A_IP / NODE_B_IP), otherwise the address of its default IPv4 route from its facts.
@@ -27,7 +27,7 @@ options:
     type: raw
     required: true
 author:
-  - Netsocs infrastructure team
+  - Netsocs infrastructure team (@netsocs)
 '''
 
 EXAMPLES = r'''

@@ -9,7 +9,7 @@ DOCUMENTATION = r'''
 ---
 module: compose_state
 short_description: Report and set the state of a Docker Compose v2 project, with the failover rules
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the containers of a Compose project with C(docker compose ps) and reports each service
     with its state and the number of running containers.
@@ -24,7 +24,7 @@ description:
     created or recreated. This applies a changed compose file or C(.env) on the node that runs the stack.
   - Without O(state) it only reports and never changes anything (the read-only interface).
 author:
-  - Netsocs infrastructure team
+  - Netsocs infrastructure team (@netsocs)
 options:
   project_src:
     description: Directory that holds the Compose file (and its C(.env)).
@@ -52,9 +52,13 @@ options:
 attributes:
   check_mode:
     support: partial
-    description: Reports the action it would take and C(changed) without taking it; with V(applied) it cannot tell whether Compose would recreate a container, and reports C(changed=false) with C(action=apply).
+    description: Reports the action it would take and C(changed) without taking it.
+    details: >-
+      With V(applied) it cannot tell whether Compose would recreate a container, and reports
+      C(changed=false) with C(action=apply).
   diff_mode:
     support: none
+    description: The module shows no diff; the containers it starts or stops are in its result.
   idempotent:
     support: partial
     description: V(running), V(stopped) and V(applied) are idempotent; V(restarted) restarts a running project every time.

@@ -9,7 +9,7 @@ DOCUMENTATION = r'''
 ---
 module: vip_status
 short_description: Report whether this node holds the Virtual IP, and wait for it to come or go
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the IPv4 addresses of the node (C(ip -j addr)) and tells whether the Virtual IP is
     configured, on which interface and with which prefix.
@@ -19,7 +19,7 @@ description:
     appear or leave, returns how long it waited, and fails when the time runs out.
   - The module only observes; it never changes the node.
 author:
-  - Netsocs infrastructure team
+  - Netsocs infrastructure team (@netsocs)
 options:
   address:
     description: The Virtual IP (IPv4).
@@ -73,8 +73,10 @@ attributes:
     description: The module never changes anything, so it runs unchanged in check mode.
   diff_mode:
     support: none
+    description: The module changes nothing, so there is nothing to show.
   idempotent:
     support: full
+    description: Reading the same state twice gives the same result.
 notes:
   - Needs the C(ip) command from iproute2 (with JSON output, iproute2 4.13 or later).
 seealso:

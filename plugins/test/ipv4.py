@@ -10,7 +10,7 @@ import ipaddress
 DOCUMENTATION = r'''
 name: ipv4
 short_description: Is the value a plain IPv4 address
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - True for a dotted-quad IPv4 address such as V(192.168.1.100); false for host names,
     prefixes (V(192.168.1.0/24)), IPv6 and anything else.
@@ -20,7 +20,7 @@ options:
     type: raw
     required: true
 author:
-  - Netsocs infrastructure team
+  - Netsocs infrastructure team (@netsocs)
 '''
 
 EXAMPLES = r'''

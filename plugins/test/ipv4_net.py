@@ -7,7 +7,7 @@ import ipaddress
 DOCUMENTATION = r'''
 name: ipv4_net
 short_description: Is the value an IPv4 address or a network that is not the whole world
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - True for an IPv4 address (V(192.168.1.11)) or network (V(192.168.1.0/24)).
   - False for V(0.0.0.0/0), wildcards (V(*), V(192.168.1.*)), host names, netgroups and IPv6,
@@ -18,7 +18,7 @@ options:
     type: raw
     required: true
 author:
-  - Netsocs infrastructure team
+  - Netsocs infrastructure team (@netsocs)
 '''
 
 EXAMPLES = r'''

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Fail one node of the Molecule pair for real and measure what clients see.
 
 Runs on the controller (the Docker host). It starts two probes, then acts:
@@ -25,7 +24,7 @@ to measure dual holders, dual stacks, the client outage and the time the pair
 takes to converge after healing.
 
 What counts as a migration, an outage and a dual holder is defined once, in
-the drill's measurement engine (playbooks/operations/files/drill.py), and
+the drill's measurement engine (playbooks/files/drill.py), and
 used here on this tool's samples.
 """
 
@@ -44,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Parse addresses exactly as the vip_status module does, and measure exactly
 # as the failover drill does.
 sys.path.insert(0, str(ROOT / 'plugins' / 'module_utils'))
-sys.path.insert(0, str(ROOT / 'playbooks' / 'operations' / 'files'))
+sys.path.insert(0, str(ROOT / 'playbooks' / 'files'))
 import _vip  # noqa: E402
 import drill  # noqa: E402
 
@@ -362,7 +361,7 @@ class Trial(object):
         again as soon as the peer has the VIP, and again as soon as the target
         has it back, without waiting for any stack to follow."""
         peer = next(n for n in self.nodes if n != self.args.target)
-        for _ in range(self.args.cycles):
+        for _cycle in range(self.args.cycles):
             container.exec_run(['systemctl', 'stop', 'keepalived'])
             self.wait_holder(peer, 15)
             container.exec_run(['systemctl', 'start', 'keepalived'])
@@ -464,7 +463,7 @@ class Trial(object):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--vip', required=True)
     parser.add_argument('--port', type=int, default=80)
     parser.add_argument('--interface', default='eth0')

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Send VRRPv2 adverts by hand, as a rogue router (or a spoofer) would.
 
     AUTH_PASS=secret vrrp_advert.py --vrid 51 --priority 254 --vip 172.30.99.100 \
@@ -52,7 +51,7 @@ def build_ip(payload, destination, source='0.0.0.0'):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--vrid', type=int, required=True)
     parser.add_argument('--priority', type=int, default=254)
     parser.add_argument('--vip', action='append', required=True)

@@ -243,7 +243,6 @@ def test_a_probe_that_cannot_run_answers_nothing():
     probes.announce()  # no exception either
 
 
-
 def test_a_refused_status_query_is_no_answer():
     # A closed port answers with ICMP port unreachable: recvfrom raises ECONNREFUSED.
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -239,7 +239,7 @@ def test_a_recorded_master_term_keeps_its_start(config, state):
 def test_concurrent_state_changes_lose_nothing(state):
     # trigger, sync and health write the same file: no update may be lost.
     def bump(key):
-        for _ in range(40):
+        for _poll in range(40):
             state.change(lambda data, k=key: {k: data.get(k, 0) + 1})
     threads = [threading.Thread(target=bump, args=('k%d' % i,)) for i in range(6)]
     for thread in threads:
@@ -346,7 +346,6 @@ def test_log_keeps_one_line_per_event(tmp_path):
     hook.log(str(tmp_path / 'f.log'), 'ERROR sync: compose failed: Network x  Creating\n Container y  Created')
     lines = (tmp_path / 'f.log').read_text().splitlines()
     assert len(lines) == 1 and lines[0].endswith('Network x  Creating |  Container y  Created')
-
 
 
 # ---------------------------------------------------------------- the split-brain guard
@@ -468,12 +467,11 @@ def test_lease_holder_refreshes_then_stops(leased, state):
 def test_a_lost_lease_kills_the_stack(leased, state, monkeypatch):
     node = FakeNode([True], RUNNING)
     monkeypatch.setattr(hook._guard.Lease, 'refresh',
-                        lambda self, now: (_ for _ in ()).throw(hook._guard.LeaseError('no answer within 2s')))
+                        lambda self, now: (none for none in ()).throw(hook._guard.LeaseError('no answer within 2s')))
     assert hook.hold_lease(node, state, leased) == 1
     assert node.actions == ['kill']
     assert state.read()['lease'] == dict(state.read()['lease'], held=False)
     assert 'lease: lost: no answer within 2s: killing the stack' in pathlib.Path(leased['log_file']).read_text()
-
 
 
 def test_a_probe_that_breaks_keeps_the_guards_last_verdict(guarded, state, monkeypatch):

@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).parents[3]
-spec = importlib.util.spec_from_file_location('drill', ROOT / 'playbooks' / 'operations' / 'files' / 'drill.py')
+spec = importlib.util.spec_from_file_location('drill', ROOT / 'playbooks' / 'files' / 'drill.py')
 drill = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(drill)
 

@@ -114,7 +114,7 @@ def test_wait_until_times_out():
 
 def test_wait_until_zero_timeout_checks_once():
     calls = []
-    _, waited, reached = _vip.wait_until(lambda: calls.append(1), lambda r: False, 0)
+    _result, waited, reached = _vip.wait_until(lambda: calls.append(1), lambda r: False, 0)
     assert calls == [1] and not reached
 
 

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Failover measurement engine (netsocs.failover): the drill's recorders and the
 one analysis of migration, outage and dual holders, shared by
-playbooks/operations/failover_drill.yml and the Molecule trials
+playbooks/failover_drill.yml and the Molecule trials
 (tests/tools/failover_trial.py).
 
     drill.py probe  --url URL --out FILE --stop-file FILE   (controller: HTTP to the VIP)
@@ -82,11 +81,11 @@ def holds_vip(ip_json, vip, parser):
 
 def sample_once(vip, project, state_file, parser):
     record = {'t': time.time()}
-    res = subprocess.run(['ip', '-j', '-4', 'addr', 'show'], capture_output=True, text=True, timeout=5)
+    res = subprocess.run(['ip', '-j', '-4', 'addr', 'show'], capture_output=True, text=True, timeout=5, check=False)
     record['vip'] = holds_vip(res.stdout, vip, parser) if res.returncode == 0 else None
     try:
         res = subprocess.run(['docker', 'ps', '-q', '--filter', 'label=com.docker.compose.project=' + project],
-                             capture_output=True, text=True, timeout=5)
+                             capture_output=True, text=True, timeout=5, check=False)
         record['containers'] = len(res.stdout.split()) if res.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired):
         record['containers'] = None
@@ -326,8 +325,7 @@ def markdown(result):
         '| client outage during preempt (longest) | %s | |' % _fmt(rc.get('longest_outage_s')),
         '| failed requests during preempt | %s of %s | |' % (rc.get('failed', 'n/a'), rc.get('requests', 'n/a')),
         '| both nodes held the VIP (longest) | %s | %s s |' % (_fmt(result['dual_vip_longest_s']), th['dual_vip_s']),
-        '| both nodes ran the stack (longest) | %s | %s s |' % (_fmt(result['dual_stack_longest_s']),
-                                                               th['dual_stack_s']),
+        '| both nodes ran the stack (longest) | %s | %s s |' % (_fmt(result['dual_stack_longest_s']), th['dual_stack_s']),
         '',
         '## Timeline (seconds from the failure)',
         '',
@@ -368,7 +366,7 @@ def report(config_file):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     sub = parser.add_subparsers(dest='command', required=True)
     p = sub.add_parser('probe')
     p.add_argument('--url', required=True)

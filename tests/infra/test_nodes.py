@@ -1,0 +1,151 @@
+"""The static state a deployed node must be in, read with pytest-testinfra.
+
+    pytest tests/infra --hosts=docker://node-a,docker://node-b [--inventory=inventories/lab/hosts.yml]
+
+(`make infra` runs it against the lab.) Each test reads one fact of a node
+that site.yml leaves behind: packages, services, the modes of the files that
+hold secrets, listening ports, the ufw rules and their order, the NFS exports
+and fstab entries, the boot guard, log rotation. Which node is which comes from
+the inventory (node A is the first of failover_nodes: MASTER and, in the lab,
+the NFS server). The failover behaviour itself is the Ansible verify's and the
+drills' job; these tests see a node at rest.
+"""
+
+import pathlib
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SHARES = ['recordings', 'certificates', 'module-assets', 'uploads', 'reports', 'snapshots', 'media', 'config']
+SHARE_ROOT = '/mnt/netsocs-nfs'
+RUNTIME = '/usr/local/libexec/netsocs-failover'
+
+
+def inventory_path(config):
+    return config.getoption('inventory', default=None) or str(ROOT / 'inventories' / 'lab' / 'hosts.yml')
+
+
+@pytest.fixture(scope='session')
+def inventory(pytestconfig):
+    data = yaml.safe_load(pathlib.Path(inventory_path(pytestconfig)).read_text())
+    groups = data['all']['children']
+    nodes = groups['failover_nodes']['hosts']
+    return {
+        'nodes': list(nodes),
+        'ips': {name: hostvars['failover_node_ip'] for name, hostvars in nodes.items()},
+        'nfs_server': list(groups.get('nfs_server', {}).get('hosts') or {}),
+        'nfs_clients': list(groups.get('nfs_clients', {}).get('hosts') or {}),
+    }
+
+
+@pytest.fixture()
+def name(host):
+    return host.backend.get_hostname()
+
+
+@pytest.fixture()
+def peer_ip(inventory, name):
+    (peer,) = [node for node in inventory['nodes'] if node != name]
+    return inventory['ips'][peer]
+
+
+def test_packages(host):
+    for package in ['keepalived', 'ufw', 'iputils-arping', 'iputils-ping']:
+        assert host.package(package).is_installed, package
+    assert host.run('docker compose version --short').rc == 0, 'no Compose v2 plugin'
+
+
+@pytest.mark.parametrize('unit', ['keepalived', 'docker', 'netsocs-guard-responder'])
+def test_services_enabled_and_running(host, unit):
+    service = host.service(unit)
+    assert service.is_enabled and service.is_running
+
+
+def test_boot_guard(host):
+    # netsocs-stack-boot takes a leftover stack down before Keepalived starts.
+    assert host.service('netsocs-stack-boot').is_enabled
+    unit = host.file('/etc/systemd/system/netsocs-stack-boot.service')
+    assert unit.contains('^Before=.*keepalived.service')
+
+
+def test_node_runtime(host):
+    for tool in ['stack-hook', 'vrrp-notify']:
+        hook = host.file('%s/%s' % (RUNTIME, tool))
+        assert hook.user == 'root' and hook.mode == 0o755
+        assert hook.content_string.startswith('#!/usr/bin/python3\n')
+    # Runs as an executable (its interpreter line works) and knows its commands.
+    usage = host.run('%s/stack-hook' % RUNTIME)
+    assert usage.rc == 2 and usage.stderr.startswith('usage: stack-hook')
+
+
+def test_secrets_are_root_only(host):
+    # The VRRP password (the reference profile's auth include) and the stack's .env.
+    for path in ['/etc/keepalived/netsocs-auth.conf', '/opt/netsocs/.env']:
+        secret = host.file(path)
+        if path.endswith('auth.conf') and not secret.exists:
+            continue  # VRRPv3 has no password
+        assert (secret.user, secret.group, secret.mode) == ('root', 'root', 0o600), path
+
+
+def test_keepalived_config_is_valid(host):
+    assert host.run('keepalived --config-test').rc == 0
+    conf = host.file('/etc/keepalived/keepalived.conf')
+    assert conf.mode == 0o644 and conf.contains('track_script') and conf.contains('notify ')
+
+
+def test_guard_responder_listens(host):
+    assert host.socket('udp://0.0.0.0:8007').is_listening
+
+
+def test_the_stack_runs_on_node_a_only(host, inventory, name):
+    listening = host.socket('tcp://0.0.0.0:80').is_listening
+    assert listening == (name == inventory['nodes'][0])
+
+
+def test_ufw_rules_ssh_first(host):
+    status = host.check_output('ufw status numbered')
+    assert 'Status: active' in status
+    rules = [line for line in status.splitlines() if line.startswith('[')]
+    assert rules and ' 22/tcp ' in rules[0] + ' ', rules[:2]
+    assert 'deny (incoming)' in host.check_output('ufw status verbose')
+
+
+def test_vrrp_only_from_the_peer(host, peer_ip):
+    block = host.file('/etc/ufw/before.rules').content_string.split('# BEGIN netsocs.failover: VRRP', 1)[1]
+    block = block.split('# END netsocs.failover: VRRP', 1)[0]
+    rules = [line for line in block.splitlines() if line.startswith('-A')]
+    assert rules and all('-p 112' in rule or '-p vrrp' in rule for rule in rules)
+    assert {rule.split('-s ')[1].split()[0] for rule in rules} == {peer_ip}
+
+
+def test_nfs_exports_only_to_the_clients(host, inventory, name):
+    if name not in inventory['nfs_server']:
+        pytest.skip('not the NFS server')
+    clients = {inventory['ips'][client] for client in inventory['nfs_clients']}
+    ganesha = host.file('/etc/ganesha/ganesha.conf')
+    text = ganesha.content_string if ganesha.exists else host.file('/etc/exports.d/netsocs-failover.exports').content_string
+    for share in SHARES:
+        assert '%s/%s' % (SHARE_ROOT, share) in text, share
+    assert '*' not in text.replace('/*', '')  # no wildcard client
+    for client in clients:
+        assert client in text
+    assert host.socket('tcp://0.0.0.0:2049').is_listening
+
+
+def test_fstab_mounts_every_share(host, inventory, name):
+    if name not in inventory['nfs_clients']:
+        pytest.skip('not an NFS client')
+    (server,) = inventory['nfs_server']
+    fstab = host.file('/etc/fstab').content_string
+    for share in SHARES:
+        entry = '%s:%s/%s %s/%s nfs ' % (inventory['ips'][server], SHARE_ROOT, share, SHARE_ROOT, share)
+        assert entry in fstab, share
+
+
+def test_logs_are_rotated(host):
+    for path, log in [('/etc/logrotate.d/netsocs-failover-keepalived', '/var/log/keepalived-failover.log'),
+                      ('/etc/logrotate.d/netsocs-failover-health', '/var/log/keepalived-health.log')]:
+        conf = host.file(path)
+        assert conf.exists and conf.contains(log), path
+    assert host.run('logrotate --debug /etc/logrotate.d/netsocs-failover-keepalived').rc == 0
