@@ -23,7 +23,8 @@ export PYTHONPATH := $(CURDIR)/collections
 # The built collection: a copy of what git tracks at .../ansible_collections/
 # netsocs/failover (ansible-test's layout), outside this work tree (ansible-test
 # would follow this repository's .gitignore), and the tarball built from it.
-PUBLISH := $(or $(TMPDIR),/tmp)/netsocs-failover-publish
+# One per checkout, so that two checkouts on one machine never share it.
+PUBLISH := $(or $(TMPDIR),/tmp)/netsocs-failover-publish-$(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
 COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
