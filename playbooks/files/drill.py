@@ -47,15 +47,22 @@ def _loop(out, stop_file, interval, max_seconds, take):
             time.sleep(max(0.0, interval - (time.time() - start)))
 
 
-def probe_once(url, timeout):
+def served(status, body, expect_status=200, marker=''):
+    """A request counts as service only with the expected status and, when one
+    is configured, the page's marker in its first 64 KiB: an error page, a
+    proxy's 404 or another site's page on the VIP is an outage."""
+    return status == expect_status and marker in body
+
+
+def probe_once(url, timeout, expect_status=200, marker=''):
     start = time.time()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
-            body = answer.read(256).decode('utf-8', 'replace').strip()
-            return {'t': start, 'ok': answer.status < 500, 'status': answer.status, 'body': body[:64],
-                    'ms': round((time.time() - start) * 1000, 1)}
+            body = answer.read(65536).decode('utf-8', 'replace')
+            return {'t': start, 'ok': served(answer.status, body, expect_status, marker), 'status': answer.status,
+                    'body': body.strip()[:64], 'ms': round((time.time() - start) * 1000, 1)}
     except urllib.error.HTTPError as exc:
-        return {'t': start, 'ok': exc.code < 500, 'status': exc.code, 'body': '',
+        return {'t': start, 'ok': served(exc.code, '', expect_status, marker), 'status': exc.code, 'body': '',
                 'ms': round((time.time() - start) * 1000, 1)}
     except (OSError, ValueError) as exc:
         return {'t': start, 'ok': False, 'status': None, 'error': str(exc)[:80],
@@ -278,6 +285,12 @@ def analyse(config, probes, samples_a, samples_b, events):
         failures.append('the VIP never came back to node A alone')
     elif result['preempt_s'] is not None and result['preempt_s'] > thresholds['preempt_s']:
         failures.append('preempt %.2f s > %s s' % (result['preempt_s'], thresholds['preempt_s']))
+    outages = [('failover_clients', 'client_outage_s', 'clients saw an outage of %.2f s during the failover > %s s'),
+               ('recovery_clients', 'preempt_outage_s', 'clients saw an outage of %.2f s during the preempt > %s s')]
+    for part, limit, message in outages:
+        longest = (result[part] or {}).get('longest_outage_s')
+        if limit in thresholds and longest is not None and longest > float(thresholds[limit]):
+            failures.append(message % (longest, thresholds[limit]))
     if result['dual_vip_longest_s'] > thresholds['dual_vip_s']:
         failures.append('both nodes held the VIP for %.2f s' % result['dual_vip_longest_s'])
     if result['dual_stack_longest_s'] > thresholds['dual_stack_s']:
@@ -305,6 +318,10 @@ def _fmt(value, unit=' s'):
     return 'n/a' if value is None else '%s%s' % (value, unit)
 
 
+def _limit(thresholds, name):
+    return '%s s' % thresholds[name] if name in thresholds else ''
+
+
 def markdown(result):
     fc, rc = result['failover_clients'], result['recovery_clients'] or {}
     th = result['thresholds']
@@ -318,11 +335,13 @@ def markdown(result):
         '|---|---|---|',
         '| VIP migration to node B | %s | %s s |' % (_fmt(result['migration_s']), th['migration_s']),
         '| stack running on node B after | %s | |' % _fmt(result['stack_on_b_s']),
-        '| client outage during failover (longest) | %s | |' % _fmt(fc['longest_outage_s']),
+        '| client outage during failover (longest) | %s | %s |' % (_fmt(fc['longest_outage_s']),
+                                                                 _limit(th, 'client_outage_s')),
         '| failed requests during failover | %s of %s | |' % (fc['failed'], fc['requests']),
         '| service back through the VIP after | %s | |' % _fmt(fc['service_back_s']),
         '| preempt back to node A | %s | %s s |' % (_fmt(result['preempt_s']), th['preempt_s']),
-        '| client outage during preempt (longest) | %s | |' % _fmt(rc.get('longest_outage_s')),
+        '| client outage during preempt (longest) | %s | %s |' % (_fmt(rc.get('longest_outage_s')),
+                                                                _limit(th, 'preempt_outage_s')),
         '| failed requests during preempt | %s of %s | |' % (rc.get('failed', 'n/a'), rc.get('requests', 'n/a')),
         '| both nodes held the VIP (longest) | %s | %s s |' % (_fmt(result['dual_vip_longest_s']), th['dual_vip_s']),
         '| both nodes ran the stack (longest) | %s | %s s |' % (_fmt(result['dual_stack_longest_s']), th['dual_stack_s']),
@@ -371,6 +390,8 @@ def main(argv=None):
     p = sub.add_parser('probe')
     p.add_argument('--url', required=True)
     p.add_argument('--timeout', type=float, default=0.5)
+    p.add_argument('--expect-status', type=int, default=200, help='the status that counts as service')
+    p.add_argument('--marker', default='', help='text the page must contain to count as service')
     s = sub.add_parser('sample')
     s.add_argument('--vip', required=True)
     s.add_argument('--project', default='netsocs')
@@ -394,7 +415,7 @@ def main(argv=None):
     m.add_argument('reports', nargs='+')
     args = parser.parse_args(argv)
     if args.command == 'probe':
-        _loop(args.out, args.stop_file, args.interval, args.max_seconds, lambda: probe_once(args.url, args.timeout))
+        _loop(args.out, args.stop_file, args.interval, args.max_seconds, lambda: probe_once(args.url, args.timeout, args.expect_status, args.marker))
     elif args.command == 'sample':
         parser = load_vip_parser(args.runtime_dir)
         _loop(args.out, args.stop_file, args.interval, args.max_seconds,

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -64,7 +65,79 @@ ACTIONS = {
     'freeze': ('pause', None),
     'unfreeze': ('unpause', None),
     'none': ('none', None),
+    'watch': ('none', None),
 }
+
+
+# ---------------------------------------------------------------- time bounds
+
+# Room for a loaded 2-core host on top of what the profile makes inevitable;
+# the client gets the stack's start on top (the stand-in stack: 4 containers).
+MARGIN_S = 1.0
+STACK_START_S = 4.0
+
+
+def parse_profile(conf):
+    """The settings of a rendered keepalived.conf that time a failover:
+    {'version', 'advert_int', 'priority', 'startup_delay', 'unicast',
+     'check_unicast_src', 'health': {'interval', 'fall', 'rise', 'timeout'} or None}.
+    The health check is the tracked script with a weight (the stack's)."""
+    def number(pattern, default=None):
+        found = re.search(pattern, conf, re.M)
+        return float(found.group(1)) if found else default
+
+    tracked = []
+    for body in re.findall(r'^vrrp_script \S+ \{(.*?)^\}', conf, re.M | re.S):
+        script = {key: float(value) for key, value in
+                  re.findall(r'^\s*(interval|timeout|fall|rise|weight) (-?[0-9.]+)', body, re.M)}
+        if script.get('weight', 0) != 0:
+            tracked.append(script)
+    return {
+        'version': int(number(r'^\s*version (\d)', 2)),
+        'advert_int': number(r'^\s*advert_int ([0-9.]+)'),
+        'priority': int(number(r'^\s*priority (\d+)')),
+        'startup_delay': number(r'^\s*vrrp_startup_delay ([0-9.]+)', 0.0),
+        'unicast': bool(re.search(r'^\s*unicast_peer \{', conf, re.M)),
+        'check_unicast_src': bool(re.search(r'^\s*check_unicast_src\s*$', conf, re.M)),
+        'health': tracked[0] if tracked else None,
+    }
+
+
+def bounds(profiles, action, target, expect, stack, after_s=0.0, cycles=1):
+    """The longest a trial may take, from the profile: {'vip_s', 'client_s',
+    'why'}. What VRRP makes inevitable (RFC 5798: a BACKUP declares the MASTER
+    down after 3 adverts plus its skew, (256 - priority) / 256 of an advert; a
+    MASTER that stops sends priority 0 and the BACKUP takes over after its
+    skew), the health check's detection (fall runs, each up to an interval
+    apart) and recovery (rise runs), plus MARGIN_S and one advert for a loaded
+    host; the client also waits for the stack to start."""
+    taker = profiles[expect]
+    adv = taker['advert_int']
+    skew = (256 - taker['priority']) / 256.0 * adv
+    health = profiles[target]['health'] or {'interval': 0.0, 'fall': 0.0, 'rise': 0.0}
+    detect = (health['fall'] + 1) * health['interval']
+    rise = (health['rise'] + 1) * health['interval']
+    margin = MARGIN_S + adv
+    starting = profiles[target]['startup_delay'] + rise + 2 * adv  # keepalived (re)starts, then preempts
+    vip = {
+        'stop-keepalived': (skew + margin, 'skew + margin'),
+        'freeze': (3 * adv + skew + margin, '3 adverts + skew + margin'),
+        'start-keepalived': (starting + margin, 'startup delay + health rise + 2 adverts + margin'),
+        'unfreeze': (2 * adv + margin, '2 adverts + margin'),
+        'kill-caddy': (detect + 3 * adv + skew + margin, 'health detection + 3 adverts + skew + margin'),
+        'break-health': (detect + 3 * adv + skew + margin, 'health detection + 3 adverts + skew + margin'),
+        'break-storage': (detect + 3 * adv + skew + margin, 'health detection + 3 adverts + skew + margin'),
+        'fix-health': (rise + 2 * adv + margin, 'health rise + 2 adverts + margin'),
+        'fix-storage': (rise + 3 * adv + skew + margin, 'health rise + 3 adverts + skew + margin'),
+        'none': (after_s + rise + 2 * adv + margin, 'the wait (%s s) + health rise + 2 adverts + margin' % after_s),
+        'flap': (cycles * (skew + starting + 2 * margin) + margin,
+                 '%d x (skew + startup delay + health rise + 2 adverts + 2 margins) + margin' % cycles),
+    }
+    if action not in vip:
+        return None
+    limit, why = vip[action]
+    client = limit + (STACK_START_S if stack else 0.0)
+    return {'vip_s': round(limit, 2), 'client_s': round(client, 2), 'why': why + (' (+ stack start)' if stack else '')}
 
 
 def parse_holders(ip_json, vip):
@@ -199,14 +272,65 @@ def per_node(holder_samples, node):
     return [{'t': s['t'], 'vip': s['holders'].get(node)} for s in holder_samples]
 
 
-def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, since=0.0):
+def longest_span(spans):
+    return max([end - start for start, end in spans] or [0.0])
+
+
+def stack_overlaps(holder_samples, nodes):
+    """(longest time two nodes both ran the stack, longest time a node ran it
+    without holding the VIP), by the drill's intervals. A node that could not
+    be read (None) is no evidence either way."""
+    ran = {n: [{'t': s['t'], 'run': stacks_of(s).get(n)} for s in holder_samples] for n in nodes}
+    dual = max([drill.longest_overlap(drill.intervals(ran[a], 'run', STALE_S), drill.intervals(ran[b], 'run', STALE_S))
+                for i, a in enumerate(nodes) for b in nodes[i + 1:]] or [0.0])
+    off = max(longest_span(drill.intervals(
+        [{'t': s['t'], 'off': bool(stacks_of(s).get(n)) and s['holders'].get(n) is False} for s in holder_samples],
+        'off', STALE_S)) for n in nodes)
+    return round(dual, 2), round(off, 2)
+
+
+def unreadable(holder_samples, nodes, stack):
+    """[(t, node, what)] for every read of a node that is not frozen and
+    could not be read: no evidence, so the trial cannot judge that moment."""
+    out = []
+    for s in holder_samples:
+        for n in nodes:
+            if n in s.get('frozen', ()):
+                continue
+            if s['holders'].get(n) is None:
+                out.append((round(s['t'], 2), n, 'vip'))
+            if stack and stacks_of(s).get(n) is None:
+                out.append((round(s['t'], 2), n, 'stack'))
+    return out
+
+
+def stacks_of(sample):
+    return sample.get('stacks') or {}
+
+
+def watched(holder_samples, nodes, stack):
+    """Seconds each node held the VIP and ran the stack over the whole watch."""
+    def total(node, field):
+        spans = drill.intervals([{'t': s['t'], 'on': (s.get(field) or {}).get(node)} for s in holder_samples],
+                                'on', STALE_S)
+        return round(sum(end - start for start, end in spans), 2)
+
+    blind = unreadable(holder_samples, nodes, stack)
+    return {'held_vip_s': {n: total(n, 'holders') for n in nodes},
+            'ran_stack_s': {n: total(n, 'stacks') for n in nodes} if stack else None,
+            'unreadable_samples': len(blind), 'unreadable': blind[:10]}
+
+
+def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, since=0.0, stack=False):
     """Turn the probes' records into the report's numbers, with the drill's
     definitions (drill.sole_holder_since, drill.outage, drill.intervals and
     drill.longest_overlap).
 
-    holder_samples: [{'t', 'holders': {node: True/False/None}, 'frozen_holders': [node]}]
+    holder_samples: [{'t', 'holders': {node: True/False/None}, 'frozen_holders': [node],
+                      'frozen': [node], 'stacks': {node: running containers or None}}]
                     (see mask_frozen)
-    requests:       [{'t', 'ok', 'node'}]
+    requests:       [{'t' (answered), 'sent', 'ok', 'node'}]
+    stack:          the pair runs the stack: measure where (and count unreadable engines)
     since:          count the move only from here: the end of the action, when the
                     expected node already served before it (a flap ends where it began)
     """
@@ -229,7 +353,11 @@ def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, sin
                       for s in holder_samples if s['t'] >= reached_at))
     wrong = [r for r in requests if r['ok'] and reached_at is not None and r['t'] > reached_at
              and r['node'] != expect]
-    clients = drill.outage(requests, 0.0)
+    # An outage runs from the first failed request's sending to the next good
+    # one's, as the drill's prober records them.
+    clients = drill.outage([dict(r, t=r.get('sent', r['t'])) for r in requests], 0.0)
+    dual_stack, off_holder = stack_overlaps(holder_samples, nodes) if stack else (0.0, 0.0)
+    blind = unreadable(holder_samples, nodes, stack)
     return {
         'vip_moved_s': round(moved, 3) if moved is not None else None,
         'client_switched_s': round(served, 3) if served is not None else None,
@@ -241,6 +369,10 @@ def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, sin
         'dual_vip_longest_s': round(dual_s, 3),
         'dual_holder_samples': sum(1 for s in holder_samples if sum(1 for n in nodes if s['holders'].get(n)) > 1),
         'frozen_holder_samples': sum(1 for s in holder_samples if s.get('frozen_holders')),
+        'dual_stack_longest_s': dual_stack,
+        'stack_off_holder_longest_s': off_holder,
+        'unreadable_samples': len(blind),
+        'unreadable': blind[:10],
         'stable': stable,
     }
 
@@ -259,6 +391,11 @@ class Trial(object):
         self.stop = threading.Event()
         self.t0 = None
         self.engines = {}
+        self.profiles = {}
+        for item in args.keepalived_conf or []:
+            node, path = item.split('=', 1)
+            with open(path, encoding='utf-8') as handle:
+                self.profiles[node] = parse_profile(handle.read())
         import docker as sdk  # the Docker SDK ships with molecule-plugins[docker]
         self.sdk = sdk
 
@@ -286,7 +423,7 @@ class Trial(object):
         when it cannot be read, or the node is frozen."""
         result = {}
         for name, pid in self.pids.items():
-            if name in self.frozen or not self.args.partition:
+            if name in self.frozen or not (self.args.partition or self.args.stack):
                 result[name] = None
                 continue
             try:
@@ -302,9 +439,13 @@ class Trial(object):
 
     def probe_holders(self):
         while not self.stop.is_set():
-            sample = mask_frozen(self.holders(), set(self.frozen))
+            with self.lock:
+                frozen = set(self.frozen)
+            sample = mask_frozen(self.holders(), frozen)
             sample['stacks'] = self.stacks()
             sample['t'] = self.now()
+            with self.lock:  # frozen for the whole sample (an unpause in between: unknown)
+                sample['frozen'] = sorted(frozen | self.frozen)
             with self.lock:
                 self.holder_samples.append(sample)
             time.sleep(self.args.interval)
@@ -327,6 +468,7 @@ class Trial(object):
         while not self.stop.is_set():
             started = self.now()
             record = self.request()
+            record['sent'] = started
             record['t'] = self.now()  # what the client sees, it sees when the answer arrives
             with self.lock:
                 self.requests.append(record)
@@ -342,11 +484,21 @@ class Trial(object):
         elif kind == 'flap':
             self.flap(container)
         elif kind == 'pause':
-            self.frozen.add(self.args.target)
+            with self.lock:
+                self.frozen.add(self.args.target)
             container.pause()
         elif kind == 'unpause':
             container.unpause()
-            self.frozen.discard(self.args.target)
+            with self.lock:
+                self.frozen.discard(self.args.target)
+
+    def stack_settled(self, samples, others):
+        """The expected node runs the stack and no other node that can be read runs any of it."""
+        if not samples:
+            return False
+        stacks = stacks_of(samples[-1])
+        return ((stacks.get(self.args.expect) or 0) >= self.args.min_containers
+                and all(stacks.get(o) == 0 for o in others if o not in samples[-1].get('frozen', ())))
 
     def wait_holder(self, node, timeout):
         deadline = time.monotonic() + timeout
@@ -426,9 +578,24 @@ class Trial(object):
                        'samples': len(self.holder_samples), 'timeout_s': self.args.timeout})
         return report
 
+    def run_watch(self):
+        """Act on nothing; record for --hold seconds how long each node held
+        the VIP and ran the stack, every sample counted (not only the last)."""
+        before, threads = self.start_probes()
+        deadline = time.monotonic() + self.args.hold
+        while time.monotonic() < deadline and not (self.args.stop_file and Path(self.args.stop_file).exists()):
+            time.sleep(0.1)
+        watched_s = self.now()
+        self.stop_probes(threads)
+        report = watched(self.holder_samples, self.nodes, self.args.stack)
+        report.update({'before': before, 'watched_s': round(watched_s, 2), 'samples': len(self.holder_samples)})
+        return report
+
     def run(self):
         if self.args.partition:
             return self.run_partition()
+        if self.args.action == 'watch':
+            return self.run_watch()
         before, threads = self.start_probes()
         self.act()
         acted = self.now()
@@ -442,7 +609,7 @@ class Trial(object):
             moved = any(s['holders'].get(self.args.expect) and not any(s['holders'].get(o) for o in others)
                         for s in samples)
             served = any(r['ok'] and r['node'] == self.args.expect for r in requests)
-            if moved and served:
+            if moved and served and (not self.args.stack or self.stack_settled(samples[-1:], others)):
                 reached_at = self.now()
                 break
             time.sleep(0.02)
@@ -451,7 +618,11 @@ class Trial(object):
             time.sleep(0.05)
         self.stop_probes(threads)
         report = analyse(self.holder_samples, self.requests, self.args.expect, self.nodes,
-                         reached_at, settle_end, since)
+                         reached_at, settle_end, since, self.args.stack)
+        if self.profiles:
+            report['profile'] = self.profiles
+            report['bounds'] = bounds(self.profiles, self.args.action, self.args.target, self.args.expect,
+                                      self.args.stack, self.args.after, self.args.cycles)
         report.update({
             'before': before,
             'action': self.args.action, 'target': self.args.target, 'expect': self.args.expect,
@@ -462,7 +633,7 @@ class Trial(object):
         return report
 
 
-def main(argv=None):
+def arguments():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--vip', required=True)
     parser.add_argument('--port', type=int, default=80)
@@ -476,15 +647,26 @@ def main(argv=None):
     parser.add_argument('--interval', type=float, default=0.1)
     parser.add_argument('--request-timeout', type=float, default=0.3)
     parser.add_argument('--cycles', type=int, default=5, help='fail/recover cycles of --action flap')
+    parser.add_argument('--stack', action='store_true', help='the pair runs the stack: sample where, wait for it')
+    parser.add_argument('--min-containers', type=int, default=3)
+    parser.add_argument('--keepalived-conf', action='append', metavar='NODE=PATH',
+                        help='each node\'s rendered keepalived.conf: the report gets its profile and time bounds')
+    parser.add_argument('--after', type=float, default=0.0, help='a wait built into the trial (a hold-off), for its bound')
     parser.add_argument('--partition', choices=sorted(PARTITIONS), help='cut the network instead of --action')
-    parser.add_argument('--hold', type=float, default=20.0, help='seconds the partition lasts')
+    parser.add_argument('--hold', type=float, default=20.0, help='seconds the partition (or the watch) lasts')
+    parser.add_argument('--stop-file', help='a watch ends early once this file exists')
     parser.add_argument('--network', default='netsocs-failover-test', help='the nodes\' Docker network')
     parser.add_argument('--project', default='netsocs', help='the stack\'s Compose project')
     parser.add_argument('--tokens', help='the shared recording the stand-in recorder appends to')
+    return parser
+
+
+def main(argv=None):
+    parser = arguments()
     args = parser.parse_args(argv)
     if not args.action and not args.partition:
         parser.error('--action or --partition is required')
-    if args.action and args.action != 'none' and not args.target:
+    if args.action and args.action not in ('none', 'watch') and not args.target:
         parser.error('--target is required with --action %s' % args.action)
     import docker  # the Docker SDK ships with molecule-plugins[docker]
     report = Trial(docker.from_env(), args).run()

@@ -77,6 +77,28 @@ def test_slow_migration_is_judged_against_the_threshold():
     assert 'VIP migration' in result['failures'][0]
 
 
+def test_a_long_client_outage_fails_the_drill_even_when_the_vip_moved_in_time():
+    limits = dict(THRESHOLDS, client_outage_s=3, preempt_outage_s=2)
+    result = drill.analyse(dict(CONFIG, thresholds=limits), probes([(105.0, 109.0), (112.0, 114.5)]), A, B, EVENTS)
+    assert result['migration_s'] < 6
+    assert result['failures'] == ['clients saw an outage of 4.00 s during the failover > 3 s',
+                                  'clients saw an outage of 2.50 s during the preempt > 2 s']
+    within = drill.analyse(dict(CONFIG, thresholds=limits), probes([(105.0, 107.0)]), A, B, EVENTS)
+    assert within['passed'], within['failures']
+
+
+@pytest.mark.parametrize('status, body, marker, ok', [
+    (200, '<title>Netsocs</title>', '', True),
+    (200, '<title>Netsocs</title>', 'Netsocs', True),
+    (200, 'Welcome to nginx!', 'Netsocs', False),   # another site on the VIP
+    (404, 'Not Found', '', False),                   # the proxy answers, the application does not
+    (502, 'Bad Gateway', '', False),
+    (301, '', '', False),
+])
+def test_only_the_expected_page_counts_as_service(status, body, marker, ok):
+    assert drill.served(status, body, 200, marker) is ok
+
+
 def test_frozen_node_silence_is_not_a_holder():
     # A is frozen (no samples) from 105 to 110 while its kernel keeps the VIP
     frozen_a = [s for s in A if not 105.0 <= s['t'] < 110.0]

@@ -17,8 +17,10 @@ def holders(t, a, b):
     return {'t': t, 'holders': {'node-a': a, 'node-b': b}}
 
 
-def req(t, node):
-    return {'t': t, 'ok': node is not None, 'node': node}
+def req(t, node, sent=None):
+    # Sent 0.05 s before a good answer; a failure is a 0.3 s timeout.
+    default = t - (0.05 if node is not None else 0.3)
+    return {'t': t, 'sent': round(default if sent is None else sent, 3), 'ok': node is not None, 'node': node}
 
 
 def test_parse_holders():
@@ -32,14 +34,15 @@ def test_parse_holders():
 def test_clean_failover():
     samples = [holders(0.0, True, False), holders(0.5, False, False), holders(1.0, False, True),
                holders(1.5, False, True)]
-    requests = [req(0.0, 'node-a'), req(0.4, None), req(0.9, None), req(1.1, 'node-b'), req(1.6, 'node-b')]
+    requests = [req(0.05, 'node-a', sent=0.0), req(0.4, None), req(0.9, None), req(1.1, 'node-b'), req(1.6, 'node-b')]
     report = trial.analyse(samples, requests, 'node-b', NODES, reached_at=1.1, settle_end=1.6)
     assert report['vip_moved_s'] == 1.0
     assert report['client_switched_s'] == 1.1
     assert report['failed_requests'] == 2 and report['requests'] == 5
     assert report['dual_holder_samples'] == 0 and report['stable'] is True
-    # From the first failed request (0.4) to the next good answer (1.1).
-    assert report['client_outage_s'] == 0.7
+    # From the sending of the first failed request (0.1: it timed out at 0.4)
+    # to the sending of the next good one (1.05), as the drill's prober counts.
+    assert report['client_outage_s'] == 0.95
 
 
 def test_dual_holders_are_caught():
@@ -168,9 +171,8 @@ def test_probes_start_and_stop(monkeypatch):
             def get(name):
                 return Container()
 
-    import argparse
-    args = argparse.Namespace(nodes=NODES, interval=0.01, partition=None, vip='10.0.0.100', port=80,
-                              request_timeout=0.1, interface='eth0')
+    args = trial.arguments().parse_args(['--vip=10.0.0.100', '--nodes=node-a,node-b', '--expect=node-a',
+                                         '--interval=0.01', '--request-timeout=0.1'])
     run = trial.Trial(Client(), args)
     monkeypatch.setattr(run, 'holders', lambda: {'node-a': True, 'node-b': False})
     monkeypatch.setattr(run, 'request', lambda: {'ok': True, 'node': 'node-a'})
@@ -182,3 +184,104 @@ def test_probes_start_and_stop(monkeypatch):
     assert not any(t.is_alive() for t in threads)
     assert run.holder_samples and run.requests
     assert run.holder_samples[0]['stacks'] == {'node-a': None, 'node-b': None}  # not sampled outside partitions
+
+
+def stacked(t, a, b, stack_a, stack_b, frozen=()):
+    return {'t': t, 'holders': {'node-a': a, 'node-b': b}, 'stacks': {'node-a': stack_a, 'node-b': stack_b},
+            'frozen': list(frozen)}
+
+
+def test_stack_overlaps_are_measured_continuously():
+    # A loses the VIP at 1.0 but its stack runs until 2.5; B runs its stack from 2.0.
+    samples = [stacked(t / 10, t < 10, t >= 10, 4 if t < 25 else 0, 4 if t >= 20 else 0) for t in range(40)]
+    report = trial.analyse(samples, [req(3.9, 'node-b')], 'node-b', NODES, 3.9, 3.9, stack=True)
+    assert report['dual_stack_longest_s'] == 0.5
+    assert report['stack_off_holder_longest_s'] == 1.5
+    assert report['unreadable_samples'] == 0
+
+
+def test_an_unreadable_node_is_counted_unless_frozen():
+    samples = [stacked(0.0, True, False, 4, 0), stacked(0.1, None, False, None, 0),
+               stacked(0.2, None, True, None, 0, frozen=['node-a'])]
+    report = trial.analyse(samples, [req(0.2, 'node-b')], 'node-b', NODES, 0.2, 0.2, stack=True)
+    assert report['unreadable_samples'] == 2
+    assert report['unreadable'] == [(0.1, 'node-a', 'vip'), (0.1, 'node-a', 'stack')]
+
+
+CONF = """
+global_defs {
+    router_id node-a
+    vrrp_startup_delay %(startup)s
+}
+
+vrrp_script chk_netsocs_stack {
+    script "/usr/local/libexec/netsocs-failover/stack-hook health"
+    interval 1
+    timeout 15
+    fall 2
+    rise 2
+    weight -80
+}
+
+vrrp_script chk_netsocs_guard {
+    script "/usr/local/libexec/netsocs-failover/stack-hook guard"
+    interval 1
+    timeout 20
+    fall 1
+    rise 2
+}
+
+vrrp_instance VI_NETSOCS {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority %(priority)s
+    version %(version)s
+    advert_int %(advert)s
+%(unicast)s
+}
+"""
+UNICAST = """    unicast_src_ip 172.30.99.11
+    unicast_peer {
+        172.30.99.12
+    }
+    check_unicast_src"""
+
+
+def profile(priority, version=2, advert=1, startup=2, unicast=''):
+    return trial.parse_profile(CONF % {'priority': priority, 'version': version, 'advert': advert,
+                                       'startup': startup, 'unicast': unicast})
+
+
+def test_the_profile_is_read_from_the_rendered_configuration():
+    fast = profile(150, version=3, advert=0.2, startup=1, unicast=UNICAST)
+    assert fast == {'version': 3, 'advert_int': 0.2, 'priority': 150, 'startup_delay': 1.0, 'unicast': True,
+                    'check_unicast_src': True,
+                    'health': {'interval': 1.0, 'timeout': 15.0, 'fall': 2.0, 'rise': 2.0, 'weight': -80.0}}
+    assert profile(100)['unicast'] is False and profile(100)['version'] == 2
+
+
+def test_bounds_follow_the_profile():
+    reference = {'node-a': profile(150), 'node-b': profile(100)}
+    fast = {'node-a': profile(150, 3, 0.2, 1, UNICAST), 'node-b': profile(100, 3, 0.2, 1, UNICAST)}
+    hard = trial.bounds(reference, 'freeze', 'node-a', 'node-b', stack=True)
+    # 3 adverts + B's skew (156/256 s) + margin (1 s + an advert); the client: + the stack's start.
+    assert hard == {'vip_s': 5.61, 'client_s': 9.61, 'why': '3 adverts + skew + margin (+ stack start)'}
+    assert trial.bounds(fast, 'freeze', 'node-a', 'node-b', stack=False)['vip_s'] == 1.92
+    # A fast profile that fell back to 1 s adverts is caught: it takes about 3.6 s.
+    assert trial.bounds(fast, 'freeze', 'node-a', 'node-b', stack=False)['vip_s'] < 3.0
+    assert trial.bounds(reference, 'stop-keepalived', 'node-a', 'node-b', stack=False)['vip_s'] == 2.61
+    # Preempt: A restarts Keepalived: startup delay, the health check's rise, 2 adverts.
+    assert trial.bounds(reference, 'start-keepalived', 'node-a', 'node-a', stack=False)['vip_s'] == 9.0
+    assert trial.bounds(reference, 'none', 'node-a', 'node-a', stack=False, after_s=20)['vip_s'] == 27.0
+    assert trial.bounds(reference, 'no-such-action', 'node-a', 'node-b', stack=False) is None
+
+
+def test_a_watch_counts_every_sample_not_only_the_last():
+    # node-b takes the VIP and starts the stack for 0.3 s in the middle, then lets go.
+    samples = [stacked(t / 10, not 5 <= t < 8, 5 <= t < 8, 4, 4 if 5 <= t < 8 else 0) for t in range(20)]
+    report = trial.watched(samples, NODES, stack=True)
+    # (The last sample stands for STALE_S, as in the drill.)
+    assert report['held_vip_s'] == {'node-a': 2.6, 'node-b': 0.3}
+    assert report['ran_stack_s'] == {'node-a': 2.9, 'node-b': 0.3}
+    assert samples[-1]['holders']['node-b'] is False  # the last sample alone would show nothing

@@ -87,27 +87,17 @@ def test_effective_state(recorded, running, expected):
     assert _vip.effective_vrrp_state(recorded, running) == expected
 
 
-class FakeClock(object):
-    def __init__(self):
-        self.now = 0.0
 
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
-def test_wait_until_reaches():
-    fake = FakeClock()
+def test_wait_until_reaches(fake_clock):
+    fake = fake_clock
     results = iter([False, False, True])
     result, waited, reached = _vip.wait_until(lambda: next(results), bool, 10, 0.5,
                                               fake.clock, fake.sleep)
     assert reached and result is True and waited == pytest.approx(1.0)
 
 
-def test_wait_until_times_out():
-    fake = FakeClock()
+def test_wait_until_times_out(fake_clock):
+    fake = fake_clock
     result, waited, reached = _vip.wait_until(lambda: False, bool, 2, 0.5, fake.clock, fake.sleep)
     assert not reached and waited == pytest.approx(2.0)
 

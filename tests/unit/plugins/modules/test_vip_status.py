@@ -81,11 +81,15 @@ def test_wrong_prefix_is_not_held(node, capsys):
     assert result['present'] is False
 
 
-def test_wait_present_reached(node, capsys):
+def test_wait_present_reached(node, capsys, monkeypatch, fake_clock):
+    fake = fake_clock
+    monkeypatch.setattr(vip_status, 'wait_until', functools.partial(vip_status.wait_until, clock=fake.clock,
+                                                                     sleep=fake.sleep))
     node['outputs'].extend([BACKUP, BACKUP, MASTER])
-    result = run(node, capsys, state='present', timeout=5)
+    result = run(node, capsys, state='present', timeout=5, interval=0.5)
     assert result['present'] is True and 'failed' not in result
-    assert result['waited'] >= 0
+    # Two reads without the VIP, each followed by one interval's sleep.
+    assert result['waited'] == pytest.approx(1.0)
 
 
 def test_wait_absent_times_out(node, capsys):
