@@ -335,13 +335,13 @@ def markdown(result):
         '|---|---|---|',
         '| VIP migration to node B | %s | %s s |' % (_fmt(result['migration_s']), th['migration_s']),
         '| stack running on node B after | %s | |' % _fmt(result['stack_on_b_s']),
-        '| client outage during failover (longest) | %s | %s |' % (_fmt(fc['longest_outage_s']),
-                                                                 _limit(th, 'client_outage_s')),
+        '| client outage during failover (longest) | %s | %s |' % (
+            _fmt(fc['longest_outage_s']), _limit(th, 'client_outage_s')),
         '| failed requests during failover | %s of %s | |' % (fc['failed'], fc['requests']),
         '| service back through the VIP after | %s | |' % _fmt(fc['service_back_s']),
         '| preempt back to node A | %s | %s s |' % (_fmt(result['preempt_s']), th['preempt_s']),
-        '| client outage during preempt (longest) | %s | %s |' % (_fmt(rc.get('longest_outage_s')),
-                                                                _limit(th, 'preempt_outage_s')),
+        '| client outage during preempt (longest) | %s | %s |' % (
+            _fmt(rc.get('longest_outage_s')), _limit(th, 'preempt_outage_s')),
         '| failed requests during preempt | %s of %s | |' % (rc.get('failed', 'n/a'), rc.get('requests', 'n/a')),
         '| both nodes held the VIP (longest) | %s | %s s |' % (_fmt(result['dual_vip_longest_s']), th['dual_vip_s']),
         '| both nodes ran the stack (longest) | %s | %s s |' % (_fmt(result['dual_stack_longest_s']), th['dual_stack_s']),

@@ -87,7 +87,6 @@ def test_effective_state(recorded, running, expected):
     assert _vip.effective_vrrp_state(recorded, running) == expected
 
 
-
 def test_wait_until_reaches(fake_clock):
     fake = fake_clock
     results = iter([False, False, True])

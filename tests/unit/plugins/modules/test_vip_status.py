@@ -83,8 +83,8 @@ def test_wrong_prefix_is_not_held(node, capsys):
 
 def test_wait_present_reached(node, capsys, monkeypatch, fake_clock):
     fake = fake_clock
-    monkeypatch.setattr(vip_status, 'wait_until', functools.partial(vip_status.wait_until, clock=fake.clock,
-                                                                     sleep=fake.sleep))
+    waiting = functools.partial(vip_status.wait_until, clock=fake.clock, sleep=fake.sleep)
+    monkeypatch.setattr(vip_status, 'wait_until', waiting)
     node['outputs'].extend([BACKUP, BACKUP, MASTER])
     result = run(node, capsys, state='present', timeout=5, interval=0.5)
     assert result['present'] is True and 'failed' not in result
