@@ -125,7 +125,7 @@ installed: collection
 	  (cd $(PUBLISH)/operator && env -u PYTHONPATH ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) \
 	    ansible-playbook -i $(CURDIR)/inventories/lab/hosts.yml netsocs.failover.$$play) || exit 1; \
 	done
-	ls $(PUBLISH)/operator/reports/drill-stop_keepalived-*.md
+	python3 playbooks/files/drill.py summary $(PUBLISH)/operator/reports/drill-stop_keepalived-*.json
 	@if find $(INSTALLED) -path '*reports*' | grep .; then echo "the drill wrote into the installed collection"; exit 1; fi
 	@echo "installed collection: site, status and a drill ran by name from $(PUBLISH)/operator"
 
@@ -149,11 +149,12 @@ lab-destroy:
 	molecule destroy --scenario-name lab
 
 # CI: the lab from scratch, its static state (testinfra), the installed
-# collection on it, its status, every drill and a switchover; the lab is
-# removed whatever the outcome.
+# collection on it (which runs the stop_keepalived drill), its status, the
+# other drills and a switchover; the lab is removed whatever the outcome.
 lab-test: setup
 	rm -f reports/drill-*
-	if $(MAKE) lab && $(MAKE) infra && $(MAKE) installed && $(MAKE) status && $(MAKE) drill && $(MAKE) switchover; then rc=0; else rc=1; fi; \
+	if $(MAKE) lab && $(MAKE) infra && $(MAKE) installed && $(MAKE) status \
+	  && $(MAKE) drill DRILLS="$(filter-out stop_keepalived,$(DRILLS))" && $(MAKE) switchover; then rc=0; else rc=1; fi; \
 	  $(MAKE) lab-destroy; exit $$rc
 
 clean:
