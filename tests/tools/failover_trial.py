@@ -216,12 +216,10 @@ def analyse_partition(samples, requests, expect, nodes, cut, healed, isolated=No
         'holder_changes_after_heal': changes,
         'final_holders': sorted(n for n in nodes if samples and samples[-1]['holders'].get(n)),
         'final_stacks': sorted(n for n in nodes if samples and samples[-1]['stacks'].get(n)),
-        # A node that could not be read is no evidence either way: the check counts them.
-        'unreadable_samples': sum(1 for s in samples for n in nodes
-                                  if s['holders'].get(n) is None or s['stacks'].get(n) is None),
-        'unreadable': [(round(s['t'], 2), n, field) for s in samples for n in nodes for field in ('holders', 'stacks')
-                       if s[field].get(n) is None][:10],
     }
+    # A node that could not be read is no evidence either way: the check counts them.
+    blind = unreadable(samples, nodes, stack=True)
+    report.update(unreadable_samples=len(blind), unreadable=blind[:10])
     if isolated:
         window = [s for s in samples if cut <= s['t'] <= healed]
         held = drill.intervals([{'t': s['t'], 'vip': s['holders'].get(isolated)} for s in window], 'vip', STALE_S)
