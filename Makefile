@@ -9,6 +9,7 @@
 #
 # Other targets: make setup | lint | unit | collection | sanity | import |
 #                molecule | lab-test | infra | installed | drill | status | switchover |
+#                mutations (ONLY="vip-bound ...") |
 #                lab-destroy | image | clean
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -29,7 +30,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover mutations lab-destroy clean
 
 test: setup lint unit sanity import molecule lab-test
 
@@ -65,7 +66,7 @@ lint: $(VENV)/.installed
 	cmp $(PUBLISH)/CHANGELOG.md CHANGELOG.md || { echo "CHANGELOG.md is stale: antsibull-changelog generate"; exit 1; }
 
 unit: $(VENV)/.installed
-	pytest tests/unit
+	pytest tests/unit tests/controller
 
 # The collection as a publisher ships it: tree and tarball under $(PUBLISH).
 collection: $(VENV)/.installed
@@ -97,11 +98,17 @@ molecule: setup
 	@echo "molecule scenarios: $(words $(SCENARIOS)) passed, 0 failed"
 
 # The lab: two local nodes (the test bed's containers), deployed like real
-# machines with `ansible-playbook site.yml -i inventories/lab`.
+# machines with `ansible-playbook site.yml -i inventories/lab`, with booleans
+# and numbers typed on the command line as operators do (strings to Ansible;
+# the same values as the inventory's, so tests/infra checks their meaning).
+LAB_CLI_VALUES := -e keepalived_unicast=false -e keepalived_preempt=true -e keepalived_advert_int=1 \
+  -e failover_guard=true -e failover_min_containers=3 -e docker_stack_grace_seconds=15 \
+  -e nfs_client_mount=false -e nfs_server_root_squash=false \
+  -e nfs_server_ganesha_graceless=true -e nfs_server_ganesha_allow_io_flusher_fail=true
 lab: setup
 	NETSOCS_NODE_IMAGE=$$(cat .node-image) molecule create --scenario-name lab
 	NETSOCS_NODE_IMAGE=$$(cat .node-image) molecule prepare --scenario-name lab
-	ansible-playbook site.yml -i inventories/lab/hosts.yml
+	ansible-playbook site.yml -i inventories/lab/hosts.yml $(LAB_CLI_VALUES)
 	@echo
 	@echo "Lab ready: node-a 172.30.99.11 (MASTER, NFS server), node-b 172.30.99.12, VIP 172.30.99.100"
 	@echo "  curl http://172.30.99.100/                              the node serving answers with its name"
@@ -144,6 +151,12 @@ status:
 
 switchover:
 	ansible-playbook switchover.yml -i inventories/lab/hosts.yml
+
+# The tests against deliberately broken builds, on the lab (not in make test:
+# about 25 minutes): each check passes on the lab, then must fail at its task
+# on the broken one (reports/mutations.md). Rebuild the lab afterwards.
+mutations:
+	python3 tests/tools/mutations.py $(if $(ONLY),$(foreach m,$(ONLY),--only=$(m)))
 
 lab-destroy:
 	molecule destroy --scenario-name lab

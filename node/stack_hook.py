@@ -347,9 +347,10 @@ def promotion_started(state, now):
 
 
 def health(node, state, config, now=None):
-    """(ok, reason). MASTER: Docker, critical containers, the port, after a
-    grace period from promotion. BACKUP: Docker only, so a standby whose stack
-    is correctly stopped stays eligible; but after its own stack failed as
+    """(ok, reason). MASTER: Docker, critical containers, the port; a failure
+    within the grace period from promotion still counts as healthy. BACKUP:
+    Docker only, so a standby whose stack is correctly stopped stays
+    eligible; but after its own stack failed as
     MASTER it reports unhealthy for the failback hold-off, so the VIP does not
     bounce straight back to a broken node. The role is read first, the state
     after it."""
@@ -363,8 +364,6 @@ def health(node, state, config, now=None):
         return False, 'shared storage broken (%s)' % problem
     if node.is_master():
         since = now - promotion_started(state, now)
-        if since < config['grace_seconds']:
-            return True, 'MASTER in grace period (%.0fs of %ss)' % (since, config['grace_seconds'])
         failure = None
         missing = [name for name in config['critical_containers'] if not node.running(name)]
         if missing:
@@ -372,7 +371,11 @@ def health(node, state, config, now=None):
         elif config['port'] and not node.port_open(config['port']):
             failure = 'MASTER: nothing answers on port %s' % config['port']
         if failure is None:
+            # Healthy as soon as the stack is: the grace period excuses a
+            # stack still starting, it does not hide one that is up.
             return True, 'MASTER healthy'
+        if since < config['grace_seconds']:
+            return True, 'MASTER in grace period (%.0fs of %ss)' % (since, config['grace_seconds'])
         # Demoted while we looked (the stack is going down because the node is
         # no longer MASTER): judge it as the BACKUP it now is.
         if node.is_master():

@@ -13,6 +13,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import socket
+import struct
 import time
 
 VRRP_STATES = ('MASTER', 'BACKUP', 'FAULT', 'STOP')
@@ -67,6 +69,35 @@ def find_vip(addresses, vip, interface=None, prefix=None):
             continue
         return entry
     return None
+
+
+# An ARP request for the VIP, broadcast: whoever answers uses the address.
+# ARP answers even where ICMP is filtered, which a ping would miss.
+ETH_P_ARP = 0x0806
+_ARP = struct.Struct('!HHBBH6s4s6s4s')
+
+
+def arp_request(src_mac, src_ip, target_ip):
+    """The Ethernet frame of an ARP request (who has target_ip, tell src_ip)."""
+    try:
+        mac = bytes.fromhex(src_mac.replace(':', ''))
+        sender, target = socket.inet_aton(src_ip), socket.inet_aton(target_ip)
+    except (ValueError, OSError) as exc:
+        raise VipError('cannot build an ARP request from %s %s for %s: %s' % (src_mac, src_ip, target_ip, exc))
+    if len(mac) != 6:
+        raise VipError('%s is not a MAC address' % src_mac)
+    return b'\xff' * 6 + mac + struct.pack('!H', ETH_P_ARP) + _ARP.pack(
+        1, 0x0800, 6, 4, 1, mac, sender, b'\x00' * 6, target)
+
+
+def parse_arp_reply(frame, target_ip):
+    """The sender's MAC when the frame is an ARP reply from target_ip, else None."""
+    if len(frame) < 14 + _ARP.size or frame[12:14] != struct.pack('!H', ETH_P_ARP):
+        return None
+    _htype, ptype, _hlen, _plen, op, sha, spa, _tha, _tpa = _ARP.unpack(frame[14:14 + _ARP.size])
+    if ptype != 0x0800 or op != 2 or spa != socket.inet_aton(target_ip):
+        return None
+    return ':'.join('%02x' % byte for byte in bytearray(sha))
 
 
 def parse_vrrp_state(text):

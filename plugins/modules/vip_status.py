@@ -67,6 +67,19 @@ options:
     description: Where Keepalived writes its data dump.
     type: path
     default: /tmp/keepalived.data
+  arp_probe:
+    description:
+      - Also ask the segment of O(interface) who uses the VIP (two broadcast ARP requests, sent from
+        the interface's first IPv4 address) and return the MAC addresses that answered as
+        RV(arp_answers). ARP answers where ICMP is filtered, so this finds a host a ping would miss.
+      - Needs O(interface) and root (a raw packet socket). Sending ARP requests changes nothing on
+        any host.
+    type: bool
+    default: false
+  arp_timeout:
+    description: Seconds to wait for ARP answers with O(arp_probe=true).
+    type: float
+    default: 1.0
 attributes:
   check_mode:
     support: full
@@ -101,6 +114,13 @@ EXAMPLES = r'''
     address: 192.168.1.100
     live: true
   register: vip_live
+
+- name: Ask the segment whether another host answers for the VIP
+  netsocs.failover.vip_status:
+    address: 192.168.1.100
+    interface: eth0
+    arp_probe: true
+  register: vip_arp
 
 - name: Wait until the peer holds the VIP, and show how long it took
   netsocs.failover.vip_status:
@@ -162,6 +182,14 @@ vrrp_live:
   type: dict
   sample: {instance: VI_NETSOCS, state: BACKUP, priority: 100, effective_priority: 20,
            master_router: 192.168.1.10, master_priority: 150}
+arp_answers:
+  description:
+    - With O(arp_probe=true), the MAC addresses that answered an ARP request for the VIP on
+      O(interface) (empty when nobody uses it); V(null) otherwise.
+  returned: always
+  type: list
+  elements: str
+  sample: ["02:42:ac:1e:63:0d"]
 waited:
   description: Seconds spent waiting for O(state); V(0) when O(state) is not set.
   returned: always
@@ -170,13 +198,19 @@ waited:
 '''
 
 import os
+import select
 import signal
+import socket
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.netsocs.failover.plugins.module_utils._vip import (
+    ETH_P_ARP,
     VipError,
+    arp_request,
     effective_vrrp_state,
     find_vip,
+    parse_arp_reply,
     parse_ip_addr_json,
     parse_keepalived_data,
     parse_vrrp_state,
@@ -221,15 +255,50 @@ def keepalived_live(data_file, pid_file, timeout=5.0):
     return live
 
 
-def observe(module):
-    """Take one look at the node: the VIP and the VRRP state."""
-    params = module.params
+def arp_answers(interface, addresses, vip, timeout, count=2):
+    """MAC addresses that answer an ARP request for the VIP on the interface."""
+    sources = [a['address'] for a in addresses if a['interface'] == interface and a['address'] != vip]
+    if not sources:
+        raise VipError('%s has no IPv4 address to send ARP requests from' % interface)
+    mac = _read('/sys/class/net/%s/address' % interface)
+    if not mac:
+        raise VipError('cannot read the MAC address of %s' % interface)
+    frame = arp_request(mac.strip(), sources[0], vip)
+    answers = set()
+    try:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    except OSError as exc:
+        raise VipError('cannot open a packet socket for ARP (root is needed): %s' % exc)
+    try:
+        sock.bind((interface, 0))
+        deadline = time.monotonic() + timeout
+        for _attempt in range(count):
+            sock.send(frame)
+            wait_end = min(deadline, time.monotonic() + timeout / count)
+            while time.monotonic() < wait_end:
+                ready, _w, _x = select.select([sock], [], [], max(0.0, wait_end - time.monotonic()))
+                if ready:
+                    answer = parse_arp_reply(sock.recv(2048), vip)
+                    if answer:
+                        answers.add(answer)
+    finally:
+        sock.close()
+    return sorted(answers)
+
+
+def read_addresses(module):
+    """The node's IPv4 addresses (`ip -j -4 addr`)."""
     ip_bin = module.get_bin_path('ip', required=True)
     rc, out, err = module.run_command([ip_bin, '-j', '-4', 'addr', 'show'])
     if rc != 0:
         module.fail_json(msg='ip -j addr show failed: %s' % err.strip())
-    entry = find_vip(parse_ip_addr_json(out), params['address'],
-                     params['interface'], params['prefix'])
+    return parse_ip_addr_json(out)
+
+
+def observe(module):
+    """Take one look at the node: the VIP and the VRRP state."""
+    params = module.params
+    entry = find_vip(read_addresses(module), params['address'], params['interface'], params['prefix'])
     recorded = parse_vrrp_state(_read(params['state_file']))
     running = keepalived_running(params['pid_file'])
     return {
@@ -256,7 +325,10 @@ def main():
             pid_file=dict(type='path', default='/run/keepalived.pid'),
             live=dict(type='bool', default=False),
             data_file=dict(type='path', default='/tmp/keepalived.data'),
+            arp_probe=dict(type='bool', default=False),
+            arp_timeout=dict(type='float', default=1.0),
         ),
+        required_if=[('arp_probe', True, ('interface',))],
         supports_check_mode=True,
     )
     wanted = module.params['state']
@@ -278,6 +350,10 @@ def main():
         result['vrrp_live'] = None
         if module.params['live'] and result['keepalived_running']:
             result['vrrp_live'] = keepalived_live(module.params['data_file'], module.params['pid_file'])
+        result['arp_answers'] = None
+        if module.params['arp_probe']:
+            result['arp_answers'] = arp_answers(module.params['interface'], read_addresses(module),
+                                                module.params['address'], module.params['arp_timeout'])
     except VipError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, waited=round(waited, 3), **result)

@@ -94,6 +94,19 @@ def test_keepalived_config_is_valid(host):
     assert conf.mode == 0o644 and conf.contains('track_script') and conf.contains('notify ')
 
 
+def test_command_line_values_kept_their_meaning(host, inventory, name):
+    # make lab deploys with -e keepalived_unicast=false, keepalived_preempt=true,
+    # nfs_server_root_squash=false, ... typed on the command line (strings): each must
+    # act as the boolean or number it names, not as a non-empty string.
+    conf = host.file('/etc/keepalived/keepalived.conf').content_string
+    assert 'unicast_peer' not in conf and 'nopreempt' not in conf
+    assert '\n    advert_int 1\n' in conf
+    if name in inventory['nfs_server']:
+        ganesha = host.file('/etc/ganesha/ganesha.conf').content_string
+        assert 'Graceless = true;' in ganesha and 'Squash = No_Root_Squash;' in ganesha
+        assert 'allow_set_io_flusher_fail = true;' in ganesha
+
+
 def test_guard_responder_listens(host):
     assert host.socket('udp://0.0.0.0:8007').is_listening
 

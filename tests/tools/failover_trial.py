@@ -48,6 +48,9 @@ sys.path.insert(0, str(ROOT / 'playbooks' / 'files'))
 import _vip  # noqa: E402
 import drill  # noqa: E402
 
+# The hooks' transition log on the nodes (the docker_stack role's default).
+LOG_FILE = '/var/log/keepalived-failover.log'
+
 # A sample stands for at most this long (the drill's default): a node whose
 # namespace could not be read is no evidence of holding.
 STALE_S = 1.0
@@ -388,12 +391,15 @@ class Trial(object):
         self.requests = []
         self.stop = threading.Event()
         self.t0 = None
+        self.action_error = None
         self.engines = {}
         self.profiles = {}
         for item in args.keepalived_conf or []:
             node, path = item.split('=', 1)
             with open(path, encoding='utf-8') as handle:
                 self.profiles[node] = parse_profile(handle.read())
+        self.bound = (bounds(self.profiles, args.action, args.target, args.expect, args.stack, args.after, args.cycles)
+                      if self.profiles and args.action else None)
         import docker as sdk  # the Docker SDK ships with molecule-plugins[docker]
         self.sdk = sdk
 
@@ -498,24 +504,34 @@ class Trial(object):
         return ((stacks.get(self.args.expect) or 0) >= self.args.min_containers
                 and all(stacks.get(o) == 0 for o in others if o not in samples[-1].get('frozen', ())))
 
-    def wait_holder(self, node, timeout):
-        deadline = time.monotonic() + timeout
+    def wait_holder(self, node, deadline):
+        """True once `node` holds the VIP, False at the monotonic deadline."""
         while time.monotonic() < deadline:
             if self.holders().get(node):
                 return True
             time.sleep(0.05)
-        raise RuntimeError('%s did not take the VIP within %ss' % (node, timeout))
+        return False
 
     def flap(self, container):
         """Quick fail/recover cycles: stop keepalived on the target, start it
         again as soon as the peer has the VIP, and again as soon as the target
-        has it back, without waiting for any stack to follow."""
+        has it back, without waiting for any stack to follow. The cycles share
+        the flap's VIP bound (one slow cycle is no failure while the whole
+        stays within it); past it, the flap stops and the report says where,
+        with the end of the target's transition log."""
         peer = next(n for n in self.nodes if n != self.args.target)
-        for _cycle in range(self.args.cycles):
-            container.exec_run(['systemctl', 'stop', 'keepalived'])
-            self.wait_holder(peer, 15)
-            container.exec_run(['systemctl', 'start', 'keepalived'])
-            self.wait_holder(self.args.target, 30)
+        limit = self.bound['vip_s'] if self.bound else 30.0 * self.args.cycles
+        deadline = time.monotonic() + limit
+        for cycle in range(1, self.args.cycles + 1):
+            for command, holder in (('stop', peer), ('start', self.args.target)):
+                container.exec_run(['systemctl', command, 'keepalived'])
+                if not self.wait_holder(holder, deadline):
+                    log = container.exec_run(['tail', '-n', '30', LOG_FILE]).output.decode(errors='replace')
+                    self.action_error = {
+                        'error': 'flap cycle %d: %s did not hold the VIP within the flap\'s bound (%.1f s) '
+                                 'after keepalived %s on %s' % (cycle, holder, limit, command, self.args.target),
+                        'log_tail': log.splitlines()}
+                    return
 
     def start_probes(self):
         """Start the clock, read where things stand, start both probes: (before, threads)."""
@@ -619,12 +635,12 @@ class Trial(object):
                          reached_at, settle_end, since, self.args.stack)
         if self.profiles:
             report['profile'] = self.profiles
-            report['bounds'] = bounds(self.profiles, self.args.action, self.args.target, self.args.expect,
-                                      self.args.stack, self.args.after, self.args.cycles)
+            report['bounds'] = self.bound
         report.update({
             'before': before,
             'action': self.args.action, 'target': self.args.target, 'expect': self.args.expect,
-            'action_took_s': round(acted, 3), 'reached': reached_at is not None,
+            'action_took_s': round(acted, 3), 'action_error': self.action_error,
+            'reached': reached_at is not None,
             'reached_s': round(reached_at, 3) if reached_at is not None else None,
             'timeout_s': self.args.timeout, 'interval_s': self.args.interval,
         })

@@ -167,6 +167,8 @@ def test_role_that_never_settles_is_an_error(config, state):
     (FakeNode([True], RUNNING), 100, True, 'MASTER healthy'),
     (FakeNode([True], RUNNING, dead={'netsocs-caddy'}), 100, False, 'netsocs-caddy'),
     (FakeNode([True], RUNNING, dead={'netsocs-caddy'}), 5, True, 'grace period'),
+    # a stack that is up is healthy at once: the grace period excuses, it does not hide
+    (FakeNode([True], RUNNING), 5, True, 'MASTER healthy'),
     (FakeNode([True], RUNNING, port=False), 100, False, 'port 80'),
     (FakeNode([True], RUNNING, docker=False), 100, False, 'docker daemon'),
     (FakeNode([False], []), 100, True, 'BACKUP healthy'),     # a stopped stack is right on a BACKUP

@@ -186,6 +186,40 @@ def test_probes_start_and_stop(monkeypatch):
     assert run.holder_samples[0]['stacks'] == {'node-a': None, 'node-b': None}  # not sampled outside partitions
 
 
+def test_a_flap_past_its_bound_is_reported_not_raised(monkeypatch):
+    # node-a never takes the VIP back: the flap stops at its bound and the
+    # report names the cycle and carries the end of node-a's transition log.
+    class Result(object):
+        def __init__(self, output):
+            self.output, self.exit_code = output, 0
+
+    class Container(object):
+        attrs = {'State': {'Pid': 1, 'Paused': False}}
+        commands = []
+
+        def exec_run(self, command):
+            self.commands.append(command)
+            return Result(b'line 1\nline 2\n' if command[0] == 'tail' else b'')
+
+    container = Container()
+
+    class Client(object):
+        class containers(object):
+            @staticmethod
+            def get(name):
+                return container
+
+    args = trial.arguments().parse_args(['--vip=10.0.0.100', '--nodes=node-a,node-b', '--expect=node-a',
+                                         '--action=flap', '--target=node-a', '--cycles=3'])
+    run = trial.Trial(Client(), args)
+    run.bound = {'vip_s': 0.2}
+    monkeypatch.setattr(run, 'holders', lambda: {'node-a': False, 'node-b': True})
+    run.flap(container)
+    assert 'flap cycle 1: node-a did not hold the VIP' in run.action_error['error']
+    assert run.action_error['log_tail'] == ['line 1', 'line 2']
+    assert [c[:2] for c in container.commands] == [['systemctl', 'stop'], ['systemctl', 'start'], ['tail', '-n']]
+
+
 def stacked(t, a, b, stack_a, stack_b, frozen=()):
     return {'t': t, 'holders': {'node-a': a, 'node-b': b}, 'stacks': {'node-a': stack_a, 'node-b': stack_b},
             'frozen': list(frozen)}

@@ -157,3 +157,40 @@ def test_parse_keepalived_data_picks_the_named_instance():
 def test_parse_keepalived_data_refuses_garbage_numbers():
     with pytest.raises(_vip.VipError, match='Effective priority'):
         _vip.parse_keepalived_data(' VRRP Instance = X\n   Effective priority = high\n')
+
+
+def test_arp_request_asks_who_has_the_vip():
+    frame = _vip.arp_request('02:42:ac:1e:63:0b', '172.30.99.11', '172.30.99.100')
+    assert frame[:6] == b'\xff' * 6 and frame[6:12] == bytes.fromhex('0242ac1e630b')
+    assert frame[12:14] == b'\x08\x06' and len(frame) == 42
+    # htype 1 (Ethernet), ptype IPv4, 6/4 byte addresses, op 1 (request)
+    assert frame[14:22] == bytes.fromhex('0001080006040001')
+    assert frame[28:32] == bytes([172, 30, 99, 11]) and frame[38:42] == bytes([172, 30, 99, 100])
+
+
+def reply(sender_mac, sender_ip, op=2):
+    mac = bytes.fromhex(sender_mac.replace(':', ''))
+    import socket
+    import struct
+    return (bytes.fromhex('0242ac1e630b') + mac + b'\x08\x06'
+            + struct.pack('!HHBBH6s4s6s4s', 1, 0x0800, 6, 4, op, mac, socket.inet_aton(sender_ip),
+                          bytes.fromhex('0242ac1e630b'), socket.inet_aton('172.30.99.11')))
+
+
+def test_arp_reply_names_who_uses_the_vip():
+    assert _vip.parse_arp_reply(reply('02:42:ac:1e:63:0d', '172.30.99.100'), '172.30.99.100') == '02:42:ac:1e:63:0d'
+
+
+@pytest.mark.parametrize('frame', [
+    reply('02:42:ac:1e:63:0d', '172.30.99.12'),            # a reply about another address
+    reply('02:42:ac:1e:63:0d', '172.30.99.100', op=1),     # a request (ours, seen going out)
+    reply('02:42:ac:1e:63:0d', '172.30.99.100')[:30],      # cut short
+    b'\x00' * 12 + b'\x08\x00' + b'\x00' * 40,             # not ARP
+])
+def test_other_frames_are_no_answer(frame):
+    assert _vip.parse_arp_reply(frame, '172.30.99.100') is None
+
+
+def test_a_bad_mac_is_refused():
+    with pytest.raises(_vip.VipError):
+        _vip.arp_request('02:42:ac', '172.30.99.11', '172.30.99.100')

@@ -1,0 +1,273 @@
+"""Break the lab on purpose and prove that the tests catch it (make mutations).
+
+Each mutation is a deliberately broken build of one thing a check guards: the
+check first runs on the unbroken lab and must pass, then runs on the broken
+one and must fail at the named task; the break is undone and the pair brought
+back to node-a holding the VIP and running the stack. The checks are the
+Molecule scenario's own playbooks and the drill, run against the lab
+(inventories/lab plus the outsider), so what fails here is what would fail in
+`make test`.
+
+Prints a table and writes reports/mutations.md and reports/mutations.json;
+exits 1 when a check fails on the unbroken lab or misses its mutation.
+Needs the lab (`make lab`); it changes the lab's history (logs), so run it on
+a lab you can rebuild.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RESOURCES = ROOT / 'molecule' / 'resources'
+LAB = ROOT / 'inventories' / 'lab' / 'hosts.yml'
+VIP = '172.30.99.100'
+OUTSIDER = '172.30.99.13'
+STACK_HOOK_LOG = '/var/log/keepalived-failover.log'
+DROP_IN = '/etc/systemd/system/keepalived.service.d/zz-mutation.conf'
+STORAGE_CHECK = '/usr/local/libexec/netsocs-failover/storage-check'
+NOTIFY = '/usr/local/libexec/netsocs-failover/vrrp-notify'
+# Where a mutation keeps the file it replaced ({ORIG} in the scripts): root's,
+# and readable by Keepalived's script user.
+ORIG = '/usr/local/libexec/netsocs-failover-mutation'
+
+# The Molecule scenario's trials (molecule/resources/verify.yml), as failover.yml takes them.
+GRACEFUL = {'name': 'graceful stop (systemctl stop keepalived)', 'action': 'stop-keepalived',
+            'target': 'node-a', 'expect': 'node-b'}
+PREEMPT = {'name': 'preempt-back (systemctl start keepalived)', 'action': 'start-keepalived',
+           'target': 'node-a', 'expect': 'node-a'}
+STORAGE = {'name': "node-b's storage repaired, node-a's stack dead: take-over", 'setup': 'storage-blocks-takeover',
+           'action': 'fix-storage', 'target': 'node-b', 'expect': 'node-b', 'before': None}
+FAILBACK = {'name': 'failback after the hold-off', 'action': 'none', 'target': 'node-a', 'expect': 'node-a',
+            'timeout': 90, 'after': 20}
+FLAP = {'name': 'five quick fail/recover cycles', 'action': 'flap', 'target': 'node-a', 'expect': 'node-a',
+        'before': 'node-a', 'timeout': 240}
+PROFILE = {'version': 2, 'advert_int': 1, 'unicast': False}
+
+
+def trials(*items):
+    return [['failover.yml', {'verify_trials': list(items), 'verify_profile': PROFILE, 'netsocs_test_stack': True}]]
+
+
+# A wrapper in front of the nested engine's CLI (first on the hooks' PATH)
+# that delays one compose verb: the stack starts (or stops) late.
+def slow_compose(verb, seconds):
+    return ("printf '#!/bin/sh\\ncase \" $* \" in *\" compose \"*\" %s \"*) sleep %d;; esac\\n"
+            "exec /usr/bin/docker \"$@\"\\n' > /usr/local/bin/docker && chmod 755 /usr/local/bin/docker"
+            % (verb, seconds))
+
+
+NO_SLOW_COMPOSE = 'rm -f /usr/local/bin/docker'
+
+CHECKS = {
+    'graceful stop trial': trials(GRACEFUL, PREEMPT),
+    'profile claim': trials(),
+    'firewall': [['firewall.yml', {}]],
+    'storage take-over trial': trials(STORAGE, FAILBACK),
+    'flap trial': trials(FLAP),
+    'drill (stop_keepalived)': [['drill', {}]],
+    'transition logs': trials(GRACEFUL, PREEMPT) + [['logs.yml', {'netsocs_test_stack': True}, 'journal']],
+}
+
+MUTATIONS = [
+    {'id': 'vip-bound', 'check': 'graceful stop trial',
+     'broke': "node-a's priority-0 advert is lost on stop (the unit drops outgoing VRRP before Keepalived exits): "
+              "node-b waits for 3 adverts",
+     'break': {'node-a': "mkdir -p %s && printf '[Service]\\nExecStop=/usr/sbin/iptables -I OUTPUT -p 112 -j DROP\\n"
+                         "ExecStopPost=/usr/sbin/iptables -D OUTPUT -p 112 -j DROP\\n' > %s && systemctl daemon-reload"
+                         % (os.path.dirname(DROP_IN), DROP_IN)},
+     'fix': {'node-a': 'rm -f %s && systemctl daemon-reload' % DROP_IN},
+     'caught': r'_report\.vip_moved_s <= _report\.bounds\.vip_s'},
+    {'id': 'client-bound', 'check': 'graceful stop trial',
+     'broke': "node-b's stack starts 12 s late (docker compose up delayed): the VIP moves, clients wait",
+     'break': {'node-b': slow_compose('up', 12)}, 'fix': {'node-b': NO_SLOW_COMPOSE},
+     'caught': r'_report\.client_switched_s <= _report\.bounds\.client_s'},
+    {'id': 'one-stack', 'check': 'graceful stop trial',
+     'broke': "node-a's stack stops 8 s late (docker compose down delayed): two stacks run",
+     'break': {'node-a': slow_compose('down', 8)}, 'fix': {'node-a': NO_SLOW_COMPOSE},
+     'caught': r'_report\.dual_stack_longest_s <= verify_max_dual_stack_s'},
+    {'id': 'profile', 'check': 'profile claim',
+     'broke': "node-a's rendered keepalived.conf says advert_int 2 (not the 1 s the scenario claims)",
+     'break': {'node-a': 'cp -p /etc/keepalived/keepalived.conf {ORIG}/keepalived.conf && '
+                         "sed -i 's/^\\(\\s*advert_int\\) 1$/\\1 2/' /etc/keepalived/keepalived.conf"},
+     'fix': {'node-a': 'mv {ORIG}/keepalived.conf /etc/keepalived/keepalived.conf'},
+     'caught': r'is not the claimed profile'},
+    {'id': 'drop-counter', 'check': 'firewall',
+     'broke': "node-a accepts the outsider on NFS 2049 (an iptables rule outside ufw, which the rule listing "
+              "checks do not see); the outsider's own OUTPUT drops the packets (a timeout that is not node-a's firewall)",
+     'break': {'node-a': 'iptables -I INPUT -s %s -p tcp --dport 2049 -j ACCEPT' % OUTSIDER,
+               'outsider-netns': 'iptables -I OUTPUT -p tcp --dport 2049 -j DROP'},
+     'fix': {'node-a': 'iptables -D INPUT -s %s -p tcp --dport 2049 -j ACCEPT' % OUTSIDER,
+             'outsider-netns': 'iptables -D OUTPUT -p tcp --dport 2049 -j DROP'},
+     'caught': r"Check that node-a's firewall dropped it - NFS 2049"},
+    {'id': 'storage-watch', 'check': 'storage take-over trial',
+     'broke': "node-b's storage check passes for 4 s, 14 s after it first fails (a check that recovers for a "
+              "moment): node-b takes the VIP after the checks that look once have looked, and gives it back",
+     'break': {'node-b': 'cp -p {0} {ORIG}/storage-check && cat > {0} <<"EOF"\n'
+                         '#!/bin/sh\n'
+                         'out=$({ORIG}/storage-check 2>&1) && {{ echo "$out"; exit 0; }}\n'
+                         'first=/run/mutation-storage-first\n'
+                         '[ -f $first ] || date +%s > $first\n'
+                         'age=$(( $(date +%s) - $(cat $first) ))\n'
+                         '[ $age -ge 14 ] && [ $age -lt 18 ] && exit 0\n'
+                         'echo "$out"; exit 1\n'
+                         'EOF'.format(STORAGE_CHECK, ORIG='{ORIG}')},
+     'fix': {'node-b': 'mv {ORIG}/storage-check %s; rm -f /run/mutation-storage-first' % STORAGE_CHECK},
+     'caught': r'node-b never took the VIP'},
+    {'id': 'flap-bound', 'check': 'flap trial',
+     'broke': "node-a's Keepalived takes 6 s more to start (ExecStartPre sleep): five cycles overrun the bound",
+     'break': {'node-a': "mkdir -p %s && printf '[Service]\\nExecStartPre=/bin/sleep 6\\n' > %s && "
+                         'systemctl daemon-reload' % (os.path.dirname(DROP_IN), DROP_IN)},
+     'fix': {'node-a': 'rm -f %s && systemctl daemon-reload' % DROP_IN},
+     'caught': r'_report\.action_error is none|_report\.vip_moved_s <= _report\.bounds\.vip_s'},
+    {'id': 'drill-outage', 'check': 'drill (stop_keepalived)',
+     'broke': "node-b's stack starts 12 s late (docker compose up delayed)",
+     'break': {'node-b': slow_compose('up', 12)}, 'fix': {'node-b': NO_SLOW_COMPOSE},
+     'caught': r'outage of [0-9.]+ s during the failover'},
+    # Last: node-b's log stays short of the lines this mutation dropped.
+    {'id': 'journal', 'check': 'transition logs',
+     'broke': "node-b's notify hook records the state but no longer logs the transition",
+     'break': {'node-b': "mv {0} {ORIG}/vrrp-notify && printf '#!/bin/sh\\nshift\\n"
+                         "exec {ORIG}/vrrp-notify --log-file=/dev/null \"$@\"\\n' > {0} && chmod 755 {0}"
+                         .format(NOTIFY, ORIG='{ORIG}')},
+     'fix': {'node-b': 'mv {ORIG}/vrrp-notify %s' % NOTIFY},
+     'caught': r'_log_counts|journal'},
+]
+
+
+def sh(node, script, check=True):
+    """Run a script inside a node; 'NAME-netns': in NAME's network namespace
+    from the host (the outsider has no NET_ADMIN of its own)."""
+    if node.endswith('-netns'):
+        pid = subprocess.run(['docker', 'inspect', '--format', '{{.State.Pid}}', node[:-len('-netns')]],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        argv = ['nsenter', '--net=/proc/%s/ns/net' % pid, 'sh', '-c', script]
+    else:
+        argv = ['docker', 'exec', node, 'sh', '-c', 'mkdir -p %s && %s' % (ORIG, script.replace('{ORIG}', ORIG))]
+    res = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if check and res.returncode != 0:
+        raise RuntimeError('%s: %s failed: %s' % (node, script, res.stdout + res.stderr))
+
+
+def failure(output):
+    """(task, detail) of the first failure in an ansible-playbook run's output
+    (its result as JSON, on one line or, ansible.cfg's pretty format, several)."""
+    task = None
+    lines = output.splitlines()
+    for number, line in enumerate(lines):
+        header = re.match(r'^TASK \[(.*)\] \*+', line)
+        if header:
+            task = header.group(1)
+        elif re.match(r'^(fatal|failed): ', line):
+            text = line.split(' => ', 1)[1] if ' => ' in line else ''
+            if text.strip() == '{':
+                end = next((i for i in range(number + 1, len(lines)) if lines[i] == '}'), len(lines) - 1)
+                text = '\n'.join(['{'] + lines[number + 1:end + 1])
+            try:
+                result = json.loads(text)
+            except ValueError:
+                return task, line[:300]
+            return task, ' / '.join(str(result[key]) for key in ('assertion', 'msg') if result.get(key))
+    return None, None
+
+
+def run_check(name, workdir, log):
+    """(passed, task, detail) of one check."""
+    for step in CHECKS[name]:
+        playbook, extra = step[0], step[1]
+        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK='ansible.builtin.default', ANSIBLE_FORCE_COLOR='0',
+                   MOLECULE_SCENARIO_NAME='mutations', ANSIBLE_NOCOLOR='1')
+        if playbook == 'drill':
+            argv = ['ansible-playbook', str(ROOT / 'failover-drill.yml'), '-i', str(LAB), '-e',
+                    'drill_method=stop_keepalived', '-e', 'failover_report_dir=%s' % workdir]
+        else:
+            vars_file = Path(workdir) / 'vars.json'
+            vars_file.write_text(json.dumps(extra))
+            argv = ['ansible-playbook', str(RESOURCES / playbook), '-i', str(LAB), '-i', str(Path(workdir) / 'outsider.yml'),
+                    '-e', '@%s' % vars_file]
+            if len(step) > 2:
+                argv += ['--tags', step[2]]
+        res = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+        log.write('$ %s\n%s\n%s\n' % (' '.join(argv), res.stdout, res.stderr))
+        if res.returncode != 0:
+            task, detail = failure(res.stdout)
+            return False, task, detail
+    return True, None, None
+
+
+def restore(log):
+    """node-a MASTER with the stack, node-b BACKUP without: both Keepalived up,
+    node-b's media share writable again, then wait (the trial tool)."""
+    sh('node-b', 'mount -o remount,rw,bind /mnt/netsocs-nfs/media')
+    for node in ('node-a', 'node-b'):
+        sh(node, 'systemctl start keepalived')
+    res = subprocess.run([sys.executable, str(ROOT / 'tests' / 'tools' / 'failover_trial.py'), '--vip=%s' % VIP,
+                          '--nodes=node-a,node-b', '--action=none', '--expect=node-a', '--stack', '--timeout=150'],
+                         capture_output=True, text=True, check=False)
+    log.write('restore: %s\n' % res.stdout[-2000:])
+    report = json.loads(res.stdout) if res.returncode == 0 else {}
+    if not report.get('reached'):
+        raise RuntimeError('the lab did not come back to node-a with the stack: %s' % res.stderr[-500:])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
+    parser.add_argument('--only', action='append', help='run only these mutation ids')
+    parser.add_argument('--report-dir', default=str(ROOT / 'reports'))
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTATIONS if not args.only or m['id'] in args.only]
+    report_dir = Path(args.report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix='mutations-')
+    (Path(workdir) / 'outsider.yml').write_text(
+        'all:\n  hosts:\n    outsider:\n      ansible_connection: community.docker.docker\n'
+        '      ansible_python_interpreter: /usr/bin/python3\n')
+    results, baselines = [], {}
+    with open(report_dir / 'mutations.log', 'w', encoding='utf-8') as log:
+        restore(log)
+        for mutation in chosen:
+            check = mutation['check']
+            if check not in baselines:
+                started = time.monotonic()
+                baselines[check] = run_check(check, workdir, log) + (round(time.monotonic() - started),)
+                print('baseline %-26s %s' % (check, 'passed' if baselines[check][0] else
+                                             'FAILED at %s: %s' % baselines[check][1:3]), flush=True)
+                restore(log)
+            try:
+                for node, script in mutation['break'].items():
+                    sh(node, script)
+                passed, task, detail = run_check(check, workdir, log)
+            finally:
+                # Undo whatever part of the break was made.
+                for node, script in mutation['fix'].items():
+                    sh(node, script, check=False)
+                restore(log)
+            caught = not passed and bool(re.search(mutation['caught'], '%s %s' % (task, detail)))
+            results.append(dict(mutation, baseline_passed=baselines[check][0], caught=caught, task=task,
+                                detail=(detail or '')[:400]))
+            print('%-14s %-8s %s' % (mutation['id'], 'caught' if caught else 'MISSED', task or '(the check passed)'),
+                  flush=True)
+    lines = ['# Mutations: the checks against deliberately broken builds (make mutations)', '',
+             'Each check passed on the unbroken lab first (baseline), then ran on the broken one.', '',
+             '| mutation | what was broken | check | caught by | baseline |', '|---|---|---|---|---|']
+    for r in results:
+        lines.append('| %s | %s | %s | %s | %s |' % (
+            r['id'], r['broke'], r['check'], ('`%s`: %s' % (r['task'], r['detail'][:160].replace('|', '\\|')))
+            if r['caught'] else 'MISSED (%s)' % r['task'], 'passed' if r['baseline_passed'] else 'FAILED'))
+    (report_dir / 'mutations.md').write_text('\n'.join(lines) + '\n')
+    (report_dir / 'mutations.json').write_text(json.dumps(results, indent=2) + '\n')
+    print('\n'.join(lines))
+    ok = all(r['caught'] and r['baseline_passed'] for r in results)
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
