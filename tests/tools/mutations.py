@@ -67,6 +67,15 @@ def slow_compose(verb, seconds):
 
 NO_SLOW_COMPOSE = 'rm -f /usr/local/bin/docker'
 
+
+def unit_drop_in(*lines):
+    """A drop-in for keepalived.service with these [Service] lines."""
+    return ("mkdir -p %s && printf '[Service]\\n%s\\n' > %s && systemctl daemon-reload"
+            % (os.path.dirname(DROP_IN), '\\n'.join(lines), DROP_IN))
+
+
+NO_DROP_IN = 'rm -f %s && systemctl daemon-reload' % DROP_IN
+
 CHECKS = {
     'graceful stop trial': trials(GRACEFUL, PREEMPT),
     'profile claim': trials(),
@@ -81,10 +90,9 @@ MUTATIONS = [
     {'id': 'vip-bound', 'check': 'graceful stop trial',
      'broke': "node-a's priority-0 advert is lost on stop (the unit drops outgoing VRRP before Keepalived exits): "
               "node-b waits for 3 adverts",
-     'break': {'node-a': "mkdir -p %s && printf '[Service]\\nExecStop=/usr/sbin/iptables -I OUTPUT -p 112 -j DROP\\n"
-                         "ExecStopPost=/usr/sbin/iptables -D OUTPUT -p 112 -j DROP\\n' > %s && systemctl daemon-reload"
-                         % (os.path.dirname(DROP_IN), DROP_IN)},
-     'fix': {'node-a': 'rm -f %s && systemctl daemon-reload' % DROP_IN},
+     'break': {'node-a': unit_drop_in('ExecStop=/usr/sbin/iptables -I OUTPUT -p 112 -j DROP',
+                                      'ExecStopPost=/usr/sbin/iptables -D OUTPUT -p 112 -j DROP')},
+     'fix': {'node-a': NO_DROP_IN},
      'caught': r'_report\.vip_moved_s <= _report\.bounds\.vip_s'},
     {'id': 'client-bound', 'check': 'graceful stop trial',
      'broke': "node-b's stack starts 12 s late (docker compose up delayed): the VIP moves, clients wait",
@@ -124,9 +132,8 @@ MUTATIONS = [
      'caught': r'node-b never took the VIP'},
     {'id': 'flap-bound', 'check': 'flap trial',
      'broke': "node-a's Keepalived takes 6 s more to start (ExecStartPre sleep): five cycles overrun the bound",
-     'break': {'node-a': "mkdir -p %s && printf '[Service]\\nExecStartPre=/bin/sleep 6\\n' > %s && "
-                         'systemctl daemon-reload' % (os.path.dirname(DROP_IN), DROP_IN)},
-     'fix': {'node-a': 'rm -f %s && systemctl daemon-reload' % DROP_IN},
+     'break': {'node-a': unit_drop_in('ExecStartPre=/bin/sleep 6')},
+     'fix': {'node-a': NO_DROP_IN},
      'caught': r'_report\.action_error is none|_report\.vip_moved_s <= _report\.bounds\.vip_s'},
     {'id': 'drill-outage', 'check': 'drill (stop_keepalived)',
      'broke': "node-b's stack starts 12 s late (docker compose up delayed)",
