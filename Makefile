@@ -9,7 +9,7 @@
 #
 # Other targets: make setup | lint | unit | collection | sanity | import |
 #                molecule | lab-test | infra | installed | drill | status | switchover |
-#                mutations (ONLY="vip-bound ...") |
+#                mutations (ONLY="vip-bound ...") | repeat (REPEAT=5) |
 #                lab-destroy | image | clean
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -30,7 +30,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover mutations lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover mutations repeat lab-destroy clean
 
 test: setup lint unit sanity import molecule lab-test
 
@@ -157,6 +157,12 @@ switchover:
 # on the broken one (reports/mutations.md). Rebuild the lab afterwards.
 mutations:
 	python3 tests/tools/mutations.py $(if $(ONLY),$(foreach m,$(ONLY),--only=$(m)))
+
+# The default scenario's trials REPEAT times in a row on the lab (not in make
+# test: about 5 minutes a run): how stable they are here (reports/repeat.md).
+REPEAT ?= 5
+repeat:
+	python3 tests/tools/mutations.py --repeat $(REPEAT)
 
 lab-destroy:
 	molecule destroy --scenario-name lab

@@ -39,17 +39,24 @@ NOTIFY = '/usr/local/libexec/netsocs-failover/vrrp-notify'
 # and readable by Keepalived's script user.
 ORIG = '/usr/local/libexec/netsocs-failover-mutation'
 
-# The Molecule scenario's trials (molecule/resources/verify.yml), as failover.yml takes them.
-GRACEFUL = {'name': 'graceful stop (systemctl stop keepalived)', 'action': 'stop-keepalived',
-            'target': 'node-a', 'expect': 'node-b'}
-PREEMPT = {'name': 'preempt-back (systemctl start keepalived)', 'action': 'start-keepalived',
-           'target': 'node-a', 'expect': 'node-a'}
-STORAGE = {'name': "node-b's storage repaired, node-a's stack dead: take-over", 'setup': 'storage-blocks-takeover',
-           'action': 'fix-storage', 'target': 'node-b', 'expect': 'node-b', 'before': None}
-FAILBACK = {'name': 'failback after the hold-off', 'action': 'none', 'target': 'node-a', 'expect': 'node-a',
-            'timeout': 90, 'after': 20}
-FLAP = {'name': 'five quick fail/recover cycles', 'action': 'flap', 'target': 'node-a', 'expect': 'node-a',
-        'before': 'node-a', 'timeout': 240}
+
+def scenario_trials():
+    """The default scenario's trials, as failover.yml runs them: its base
+    trials, then verify.yml's extra ones. {name: trial}, in order."""
+    import yaml  # PyYAML comes with ansible-core
+    base = yaml.safe_load((RESOURCES / 'failover.yml').read_text())[0]['vars']['_verify_base_trials']
+    verify = yaml.safe_load((RESOURCES / 'verify.yml').read_text())
+    extra = next(play['vars']['verify_extra_trials'] for play in verify
+                 if play.get('ansible.builtin.import_playbook') == 'failover.yml')
+    return {trial['name']: trial for trial in base + extra}, extra
+
+
+TRIALS, EXTRA_TRIALS = scenario_trials()
+GRACEFUL = TRIALS['graceful stop (systemctl stop keepalived)']
+PREEMPT = TRIALS['preempt-back (systemctl start keepalived)']
+STORAGE = TRIALS["node-b's storage repaired, node-a's stack dead: take-over"]
+FAILBACK = TRIALS['failback after the hold-off (2)']
+FLAP = TRIALS['five quick fail/recover cycles']
 PROFILE = {'version': 2, 'advert_int': 1, 'unicast': False}
 
 
@@ -84,6 +91,9 @@ CHECKS = {
     'flap trial': trials(FLAP),
     'drill (stop_keepalived)': [['drill', {}]],
     'transition logs': trials(GRACEFUL, PREEMPT) + [['logs.yml', {'netsocs_test_stack': True}, 'journal']],
+    # All of them, in the scenario's order (--repeat).
+    'default trials': [['failover.yml', {'verify_extra_trials': EXTRA_TRIALS, 'verify_profile': PROFILE,
+                                         'netsocs_test_stack': True}]],
 }
 
 MUTATIONS = [
@@ -225,11 +235,39 @@ def restore(log):
         raise RuntimeError('the lab did not come back to node-a with the stack: %s' % res.stderr[-500:])
 
 
+def repeat(times, report_dir):
+    """The scenario's trials `times` times in a row on the unbroken lab: how
+    stable they are here. reports/repeat.md gets each run's table."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix='repeat-')
+    (Path(workdir) / 'outsider.yml').write_text('all:\n  hosts: {}\n')
+    lines, passed = ['# The default scenario\'s trials, %d runs in a row on the lab (make repeat)' % times, ''], 0
+    with open(report_dir / 'repeat.log', 'w', encoding='utf-8') as log:
+        for run in range(1, times + 1):
+            restore(log)
+            ok, task, detail = run_check('default trials', workdir, log)
+            passed += ok
+            table = ROOT / 'reports' / 'failover-mutations.txt'  # failover.yml writes it there
+            lines += ['## Run %d: %s' % (run, 'passed' if ok else 'FAILED at %s: %s' % (task, (detail or '')[:300])), '',
+                      '```', table.read_text().strip() if ok and table.exists() else '(no table)', '```', '']
+            print('run %d: %s' % (run, 'passed' if ok else 'FAILED at %s' % task), flush=True)
+            if table.exists():
+                table.unlink()
+    lines.append('%d of %d runs passed.' % (passed, times))
+    (report_dir / 'repeat.md').write_text('\n'.join(lines) + '\n')
+    print(lines[-1])
+    return 0 if passed == times else 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--only', action='append', help='run only these mutation ids')
     parser.add_argument('--report-dir', default=str(ROOT / 'reports'))
+    parser.add_argument('--repeat', type=int, metavar='N',
+                        help='instead of the mutations: the default scenario\'s trials N times in a row, unbroken')
     args = parser.parse_args(argv)
+    if args.repeat:
+        return repeat(args.repeat, Path(args.report_dir))
     chosen = [m for m in MUTATIONS if not args.only or m['id'] in args.only]
     report_dir = Path(args.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
