@@ -47,6 +47,7 @@ docker:
 
 image: docker
 	tests/testbed/build-image.sh > .node-image
+	NODE_SUITE=bookworm tests/testbed/build-image.sh > .node-image-bookworm
 
 lint: $(VENV)/.installed
 	ansible-lint --offline --profile production
@@ -89,8 +90,13 @@ import: collection
 
 molecule: setup
 	rm -f reports/failover-*.txt reports/partitions.txt
+	@# each scenario's output also goes to reports/molecule-<scenario>.log, timed;
+	@# on a failure the failed tasks are printed last, where CI's tail shows them
+	mkdir -p reports
 	for s in $(SCENARIOS); do \
-	  NETSOCS_NODE_IMAGE=$$(cat .node-image) molecule test --scenario-name $$s; \
+	  NETSOCS_NODE_IMAGE=$$(cat .node-image) molecule test --scenario-name $$s 2>&1 \
+	    | python3 tests/tools/runlog.py tee reports/molecule-$$s.log \
+	    || { python3 tests/tools/runlog.py failures reports/molecule-$$s.log; exit 1; }; \
 	done
 	@echo; echo "== Measured failover times (reports/) =="; cat reports/failover-*.txt
 	@if [ -f reports/partitions.txt ]; then echo; cat reports/partitions.txt; fi
@@ -106,8 +112,8 @@ LAB_CLI_VALUES := -e keepalived_unicast=false -e keepalived_preempt=true -e keep
   -e nfs_client_mount=false -e nfs_server_root_squash=false \
   -e nfs_server_ganesha_graceless=true -e nfs_server_ganesha_allow_io_flusher_fail=true
 lab: setup
-	NETSOCS_NODE_IMAGE=$$(cat .node-image) molecule create --scenario-name lab
-	NETSOCS_NODE_IMAGE=$$(cat .node-image) molecule prepare --scenario-name lab
+	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule create --scenario-name lab
+	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule prepare --scenario-name lab
 	ansible-playbook site.yml -i inventories/lab/hosts.yml $(LAB_CLI_VALUES)
 	@echo
 	@echo "Lab ready: node-a 172.30.99.11 (MASTER, NFS server), node-b 172.30.99.12, VIP 172.30.99.100"
@@ -178,4 +184,4 @@ lab-test: setup
 
 clean:
 	-for s in $(SCENARIOS) lab; do molecule destroy --scenario-name $$s; done
-	rm -rf $(VENV) .node-image
+	rm -rf $(VENV) .node-image .node-image-bookworm

@@ -83,18 +83,18 @@ STACK_START_S = 4.0
 def parse_profile(conf):
     """The settings of a rendered keepalived.conf that time a failover:
     {'version', 'advert_int', 'priority', 'startup_delay', 'unicast',
-     'check_unicast_src', 'health': {'interval', 'fall', 'rise', 'timeout'} or None}.
-    The health check is the tracked script with a weight (the stack's)."""
+     'check_unicast_src', 'health': {'interval', 'fall', 'rise', 'timeout'} or None,
+     'guard': the same or None}. The health check is the tracked script with a
+    weight (the stack's); the split-brain guard's has none (a failure is FAULT)."""
     def number(pattern, default=None):
         found = re.search(pattern, conf, re.M)
         return float(found.group(1)) if found else default
 
-    tracked = []
+    tracked, unweighted = [], []
     for body in re.findall(r'^vrrp_script \S+ \{(.*?)^\}', conf, re.M | re.S):
         script = {key: float(value) for key, value in
                   re.findall(r'^\s*(interval|timeout|fall|rise|weight) (-?[0-9.]+)', body, re.M)}
-        if script.get('weight', 0) != 0:
-            tracked.append(script)
+        (tracked if script.get('weight', 0) != 0 else unweighted).append(script)
     return {
         'version': int(number(r'^\s*version (\d)', 2)),
         'advert_int': number(r'^\s*advert_int ([0-9.]+)'),
@@ -103,6 +103,7 @@ def parse_profile(conf):
         'unicast': bool(re.search(r'^\s*unicast_peer \{', conf, re.M)),
         'check_unicast_src': bool(re.search(r'^\s*check_unicast_src\s*$', conf, re.M)),
         'health': tracked[0] if tracked else None,
+        'guard': unweighted[0] if unweighted else None,
     }
 
 
@@ -141,6 +142,33 @@ def bounds(profiles, action, target, expect, stack, after_s=0.0, cycles=1):
     limit, why = vip[action]
     client = limit + (STACK_START_S if stack else 0.0)
     return {'vip_s': round(limit, 2), 'client_s': round(client, 2), 'why': why + (' (+ stack start)' if stack else '')}
+
+
+def partition_bounds(profiles, timers):
+    """The longest each effect of a partition may last with the split-brain
+    guard on, from the deployed guard: its check's interval and rise
+    (keepalived.conf, profiles' 'guard') and its timers (stack.json's 'guard':
+    witness_deadline, advert_window). As for the trials: what the guard's
+    timers make inevitable, plus MARGIN_S and one advert for a loaded host;
+    the stack's start or stop is allowed STACK_START_S."""
+    adv = max(p['advert_int'] for p in profiles.values())
+    check = next(p['guard'] for p in profiles.values() if p['guard'])
+    margin = MARGIN_S + adv
+    # A second holder's guard runs within an interval and, hearing no advert
+    # from the peer for its whole window, yields (FAULT).
+    dual = check['interval'] + timers['advert_window'] + margin
+    # A cut-off MASTER's guard finds no witness within its deadline: FAULT.
+    isolated = check['interval'] + timers['witness_deadline'] + margin
+    # After healing, a node that was cut off needs its guard's rise, then preempts (2 adverts) and starts the stack.
+    heal = (check['rise'] + 1) * check['interval'] + timers['witness_deadline'] + 2 * adv + margin + STACK_START_S
+    return {
+        'dual_s': round(dual, 2), 'isolated_vip_s': round(isolated, 2),
+        'isolated_stack_s': round(isolated + STACK_START_S, 2), 'heal_s': round(heal, 2),
+        'why': {'dual_s': 'guard interval + advert window + margin',
+                'isolated_vip_s': 'guard interval + witness deadline + margin',
+                'isolated_stack_s': 'the isolated VIP bound + stack stop',
+                'heal_s': '(guard rise + 1) x interval + witness deadline + 2 adverts + margin + stack start'},
+    }
 
 
 def parse_holders(ip_json, vip):
@@ -587,6 +615,9 @@ class Trial(object):
                 tokens = read_tokens(handle.read())
             report['dual_writer_longest_s'] = dual_writers(tokens, self.nodes)
             report['tokens'] = {n: sum(1 for tok in tokens if tok['node'] == n) for n in self.nodes}
+        if self.profiles and self.args.guard_conf:
+            with open(self.args.guard_conf, encoding='utf-8') as handle:
+                report['bounds'] = partition_bounds(self.profiles, json.load(handle)['guard'])
         report.update({'before': before, 'partition': self.args.partition, 'hold_s': self.args.hold,
                        'expect': self.args.expect, 'cut_s': round(cut, 2), 'healed_s': round(healed, 2),
                        'samples': len(self.holder_samples), 'timeout_s': self.args.timeout})
@@ -667,6 +698,8 @@ def arguments():
                         help='each node\'s rendered keepalived.conf: the report gets its profile and time bounds')
     parser.add_argument('--after', type=float, default=0.0, help='a wait built into the trial (a hold-off), for its bound')
     parser.add_argument('--partition', choices=sorted(PARTITIONS), help='cut the network instead of --action')
+    parser.add_argument('--guard-conf', metavar='PATH',
+                        help='a node\'s stack.json: with --keepalived-conf, a partition\'s report gets bounds')
     parser.add_argument('--hold', type=float, default=20.0, help='seconds the partition (or the watch) lasts')
     parser.add_argument('--stop-file', help='a watch ends early once this file exists')
     parser.add_argument('--network', default='netsocs-failover-test', help='the nodes\' Docker network')

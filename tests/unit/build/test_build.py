@@ -24,7 +24,7 @@ DECOYS = [
     'failover-env.sh', 'inventories/prod/failover-env.sh',
     'reports/drill-freeze-20261126T000000Z.md', 'reports/partitions.txt',
     '.pytest_cache/v/cache/lastfailed', 'tests/unit/.pytest_cache/README.md',
-    '.venv/bin/python', '.cache/collection/x', '.node-image',
+    '.venv/bin/python', '.cache/collection/x', '.node-image', '.node-image-bookworm',
     '__pycache__/x.cpython-311.pyc', 'plugins/modules/__pycache__/vip_status.cpython-311.pyc', 'node/x.pyc',
     'tests/output/junit/units.xml', 'netsocs-failover-0.9.0.tar.gz', 'importer_result.json',
 ]

@@ -291,7 +291,8 @@ def test_the_profile_is_read_from_the_rendered_configuration():
     fast = profile(150, version=3, advert=0.2, startup=1, unicast=UNICAST)
     assert fast == {'version': 3, 'advert_int': 0.2, 'priority': 150, 'startup_delay': 1.0, 'unicast': True,
                     'check_unicast_src': True,
-                    'health': {'interval': 1.0, 'timeout': 15.0, 'fall': 2.0, 'rise': 2.0, 'weight': -80.0}}
+                    'health': {'interval': 1.0, 'timeout': 15.0, 'fall': 2.0, 'rise': 2.0, 'weight': -80.0},
+                    'guard': {'interval': 1.0, 'timeout': 20.0, 'fall': 1.0, 'rise': 2.0}}
     assert profile(100)['unicast'] is False and profile(100)['version'] == 2
 
 
@@ -309,6 +310,18 @@ def test_bounds_follow_the_profile():
     assert trial.bounds(reference, 'start-keepalived', 'node-a', 'node-a', stack=False)['vip_s'] == 9.0
     assert trial.bounds(reference, 'none', 'node-a', 'node-a', stack=False, after_s=20)['vip_s'] == 27.0
     assert trial.bounds(reference, 'no-such-action', 'node-a', 'node-b', stack=False) is None
+
+
+def test_partition_bounds_follow_the_deployed_guard():
+    reference = {'node-a': profile(150), 'node-b': profile(100)}
+    timers = {'witness_deadline': 1.0, 'arp_deadline': 1, 'advert_window': 1.2, 'query_timeout': 1.0}
+    bound = trial.partition_bounds(reference, timers)
+    # interval 1 + window 1.2 + margin (1 s + an advert); the guard's rise is 2.
+    assert (bound['dual_s'], bound['isolated_vip_s'], bound['isolated_stack_s'], bound['heal_s']) == (4.2, 4.0, 8.0, 12.0)
+    # A guard that listens longer for adverts lets two holders overlap longer: the bound says so.
+    assert trial.partition_bounds(reference, dict(timers, advert_window=3.0))['dual_s'] == 6.0
+    fast = {'node-a': profile(150, 3, 0.2, 1, UNICAST), 'node-b': profile(100, 3, 0.2, 1, UNICAST)}
+    assert trial.partition_bounds(fast, timers)['dual_s'] == 3.4
 
 
 def test_a_watch_counts_every_sample_not_only_the_last():
