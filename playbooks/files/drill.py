@@ -175,16 +175,7 @@ def intervals(samples, key, stale):
     """[(start, end)] while samples[key] is truthy. A sample stands until the
     next one, but at most `stale` seconds: a frozen node's silence is not
     evidence of anything."""
-    spans = []
-    for this, following in zip(samples, samples[1:] + [None]):
-        if not this.get(key):
-            continue
-        end = this['t'] + stale if following is None else min(following['t'], this['t'] + stale)
-        if spans and abs(spans[-1][1] - this['t']) < 1e-9:
-            spans[-1] = (spans[-1][0], end)
-        else:
-            spans.append((this['t'], end))
-    return spans
+    return [(start, end) for start, end, held in spans(samples, key, stale) if held]
 
 
 def longest_overlap(spans_a, spans_b):
@@ -322,7 +313,7 @@ def _limit(thresholds, name):
     return '%s s' % thresholds[name] if name in thresholds else ''
 
 
-def markdown(result):
+def markdown(result, chart_file=None):
     fc, rc = result['failover_clients'], result['recovery_clients'] or {}
     th = result['thresholds']
     lines = [
@@ -348,11 +339,91 @@ def markdown(result):
         '',
         '## Timeline (seconds from the failure)',
         '',
+    ]
+    if chart_file:
+        lines += ['![VIP holder, stack per node and client success over time](%s)' % chart_file, '',
+                  'Green: the client was served, the node held the VIP or ran the stack; red: a failed '
+                  'request; dashed lines: what the drill did.', '']
+    lines += [
         '| t | source | event |',
         '|---|---|---|',
     ]
     lines += ['| %+.2f | %s | %s |' % (e['t'], e['source'], e['event']) for e in result['timeline']]
     return '\n'.join(lines) + '\n'
+
+
+def spans(records, key, stale, value=bool):
+    """[(start, end, value(record))] of consecutive records with the same
+    value(record); a record stands until the next one, at most `stale` seconds."""
+    out = []
+    for this, following in zip(records, records[1:] + [None]):
+        end = this['t'] + stale if following is None else min(following['t'], this['t'] + stale)
+        state = value(this.get(key)) if key else value(this)
+        if out and out[-1][2] == state and abs(out[-1][1] - this['t']) < 1e-9:
+            out[-1] = (out[-1][0], end, state)
+        else:
+            out.append((this['t'], end, state))
+    return out
+
+
+def svg(lanes, events, origin, width=900, lane_h=22):
+    """A timeline chart as SVG text (no library, no network): one lane per
+    (label, [(start, end, state)]) with state True (green), False (grey) or
+    None (red, a failed request), and a dashed line for each (t, label) event.
+    Times are epoch seconds; the axis shows seconds from `origin`."""
+    times = [t for _, runs in lanes for run in runs for t in run[:2]] + [t for t, _ in events]
+    if not times:
+        times = [origin, origin + 1]
+    t_min, t_max = min(times), max(times)
+    span = max(t_max - t_min, 1e-6)
+    left, top = 150, 24
+    plot_w = width - left - 10
+    height = top + lane_h * len(lanes) + 40
+
+    def x(t):
+        return left + (t - t_min) / span * plot_w
+
+    colour = {True: '#2e9e44', False: '#d9d9d9', None: '#d62728'}
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" '
+           'font-size="11">' % (width, height),
+           '<rect width="100%" height="100%" fill="white"/>']
+    for row, (label, runs) in enumerate(lanes):
+        y = top + row * lane_h
+        out.append('<text x="4" y="%d">%s</text>' % (y + 15, _xml(label)))
+        for start, end, state in runs:
+            out.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"/>'
+                       % (x(start), y + 3, max(x(end) - x(start), 0.5), lane_h - 6, colour[state]))
+    axis_y = top + lane_h * len(lanes) + 4
+    step = next(s for s in (0.5, 1, 2, 5, 10, 20, 30, 60, 120) if span / s <= 12)
+    tick = (int((t_min - origin) / step) - 1) * step
+    while tick <= t_max - origin:
+        if tick >= t_min - origin:
+            out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black"/>'
+                       % (x(origin + tick), axis_y, x(origin + tick), axis_y + 4))
+            out.append('<text x="%.1f" y="%d" text-anchor="middle">%g</text>' % (x(origin + tick), axis_y + 16, tick))
+        tick += step
+    out.append('<text x="%d" y="%d">s from the failure</text>' % (left + plot_w - 110, axis_y + 32))
+    for t, label in events:
+        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black" stroke-dasharray="4 3"/>'
+                   % (x(t), top - 4, x(t), axis_y))
+        out.append('<text x="%.1f" y="%d">%s</text>' % (x(t) + 3, top - 8, _xml(label)))
+    out.append('</svg>')
+    return '\n'.join(out) + '\n'
+
+
+def _xml(text):
+    return str(text).replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')
+
+
+def chart(config, probes, samples_a, samples_b, events):
+    """The drill's timeline chart (SVG): client success, then each node's VIP and stack."""
+    stale = config.get('stale_s', 1.0)
+    t_fail = next(e['t'] for e in events if e['event'] == config['fail_event'])
+    lanes = [('client (through VIP)', spans(probes, None, stale, lambda r: True if r.get('ok') else None))]
+    for name, samples in ((config['node_a'], samples_a), (config['node_b'], samples_b)):
+        lanes.append(('%s VIP' % name, spans(samples, 'vip', stale)))
+        lanes.append(('%s stack' % name, spans(samples, 'containers', stale, lambda n: bool(n))))
+    return svg(lanes, [(e['t'], e['event']) for e in events], t_fail)
 
 
 def summary_line(result):
@@ -375,8 +446,11 @@ def report(config_file):
     base = config['report_base']
     with open(base + '.json', 'w') as handle:
         json.dump(result, handle, indent=2)
+    with open(base + '.svg', 'w') as handle:
+        handle.write(chart(config, read_jsonl(config['probe']), read_jsonl(config['samples_a']),
+                           read_jsonl(config['samples_b']), events))
     with open(base + '.md', 'w') as handle:
-        handle.write(markdown(result))
+        handle.write(markdown(result, os.path.basename(base) + '.svg'))
     print(json.dumps({'summary': summary_line(result), 'passed': result['passed'],
                       'failures': result['failures'], 'report': base + '.md'}))
     return 0

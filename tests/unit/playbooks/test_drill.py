@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import pathlib
+from xml.etree import ElementTree
 
 import pytest
 
@@ -146,6 +147,36 @@ def test_report_writes_json_and_markdown(tmp_path, capsys):
     text = (tmp_path / 'drill.md').read_text()
     assert '**PASSED**' in text and '| VIP migration to node B |' in text and 'vip True' in text
     assert json.loads((tmp_path / 'drill.json').read_text())['method'] == 'stop_keepalived'
+    # The timeline chart lands beside the report, which shows it.
+    assert '![VIP holder, stack per node and client success over time](drill.svg)' in text
+    ElementTree.fromstring((tmp_path / 'drill.svg').read_text())
+
+
+def test_spans_group_equal_states_and_cut_stale_samples():
+    records = [{'t': 0.0, 'vip': True}, {'t': 0.2, 'vip': True}, {'t': 0.4, 'vip': False}, {'t': 3.0, 'vip': False}]
+    assert drill.spans(records, 'vip', stale=1.0) == [(0.0, 0.4, True), (0.4, 1.4, False), (3.0, 4.0, False)]
+    assert drill.intervals(records, 'vip', 1.0) == [(0.0, 0.4)]
+
+
+def test_the_chart_draws_what_was_measured():
+    chart = ElementTree.fromstring(drill.chart(dict(CONFIG, stale_s=1.0), probes([(105.0, 107.0)]), A, B, EVENTS))
+    ns = '{http://www.w3.org/2000/svg}'
+    labels = [t.text for t in chart.iter(ns + 'text')]
+    assert labels[:5] == ['client (through VIP)', 'node-a VIP', 'node-a stack', 'node-b VIP', 'node-b stack']
+    assert 'stop_keepalived' in labels and 'start_keepalived' in labels and '0' in labels
+    bars = [r for r in chart.iter(ns + 'rect') if r.get('fill') != 'white']
+    lanes = {}
+    for bar in bars:
+        lanes.setdefault(bar.get('y'), []).append((float(bar.get('x')), float(bar.get('width')), bar.get('fill')))
+    client = sorted(lanes[min(lanes, key=float)])
+    # served, then one red run (the 2 s outage), then served again
+    assert [fill for _, _, fill in client] == ['#2e9e44', '#d62728', '#2e9e44']
+    x0, width = client[1][:2]
+    total = sum(w for _, w, _ in client)
+    assert width / total == pytest.approx(2.0 / 20.0, abs=0.01)
+    # the failure's dashed line sits where the red run starts (within one probe, 0.1 s of 20 s on 740 px)
+    fail_line = next(line for line in chart.iter(ns + 'line') if line.get('stroke-dasharray'))
+    assert float(fail_line.get('x1')) == pytest.approx(x0, abs=4.0)
 
 
 def test_summary_prints_one_line_per_report(tmp_path, capsys):
