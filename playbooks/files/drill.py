@@ -371,7 +371,7 @@ def svg(lanes, events, origin, width=900, lane_h=22):
     (label, [(start, end, state)]) with state True (green), False (grey) or
     None (red, a failed request), and a dashed line for each (t, label) event.
     Times are epoch seconds; the axis shows seconds from `origin`."""
-    times = [t for _, runs in lanes for run in runs for t in run[:2]] + [t for t, _ in events]
+    times = [t for lane in lanes for run in lane[1] for t in run[:2]] + [event[0] for event in events]
     if not times:
         times = [origin, origin + 1]
     t_min, t_max = min(times), max(times)
@@ -422,7 +422,7 @@ def chart(config, probes, samples_a, samples_b, events):
     lanes = [('client (through VIP)', spans(probes, None, stale, lambda r: True if r.get('ok') else None))]
     for name, samples in ((config['node_a'], samples_a), (config['node_b'], samples_b)):
         lanes.append(('%s VIP' % name, spans(samples, 'vip', stale)))
-        lanes.append(('%s stack' % name, spans(samples, 'containers', stale, lambda n: bool(n))))
+        lanes.append(('%s stack' % name, spans(samples, 'containers', stale)))
     return svg(lanes, [(e['t'], e['event']) for e in events], t_fail)
 
 

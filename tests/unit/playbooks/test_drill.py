@@ -164,15 +164,15 @@ def test_the_chart_draws_what_was_measured():
     labels = [t.text for t in chart.iter(ns + 'text')]
     assert labels[:5] == ['client (through VIP)', 'node-a VIP', 'node-a stack', 'node-b VIP', 'node-b stack']
     assert 'stop_keepalived' in labels and 'start_keepalived' in labels and '0' in labels
-    bars = [r for r in chart.iter(ns + 'rect') if r.get('fill') != 'white']
+    rects = [r for r in chart.iter(ns + 'rect') if r.get('fill') != 'white']
     lanes = {}
-    for bar in bars:
-        lanes.setdefault(bar.get('y'), []).append((float(bar.get('x')), float(bar.get('width')), bar.get('fill')))
+    for rect in rects:
+        lanes.setdefault(rect.get('y'), []).append((float(rect.get('x')), float(rect.get('width')), rect.get('fill')))
     client = sorted(lanes[min(lanes, key=float)])
     # served, then one red run (the 2 s outage), then served again
-    assert [fill for _, _, fill in client] == ['#2e9e44', '#d62728', '#2e9e44']
+    assert [run[2] for run in client] == ['#2e9e44', '#d62728', '#2e9e44']
     x0, width = client[1][:2]
-    total = sum(w for _, w, _ in client)
+    total = sum(run[1] for run in client)
     assert width / total == pytest.approx(2.0 / 20.0, abs=0.01)
     # the failure's dashed line sits where the red run starts (within one probe, 0.1 s of 20 s on 740 px)
     fail_line = next(line for line in chart.iter(ns + 'line') if line.get('stroke-dasharray'))
