@@ -10,6 +10,7 @@
 # Other targets: make setup | lint | unit | collection | sanity | import |
 #                molecule | lab-test | infra | installed | drill | status | switchover |
 #                mutations (ONLY="vip-bound ...") | repeat (REPEAT=5) |
+#                soak (SOAK_MINUTES=30) | sweep (SWEEP="0.1 0.2 ...") |
 #                lab-destroy | image | clean
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -30,7 +31,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover mutations repeat lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover mutations repeat soak sweep lab-destroy clean
 
 test: setup lint unit sanity import molecule lab-test
 
@@ -94,7 +95,7 @@ molecule: setup
 	@# on a failure the failed tasks are printed last, where CI's tail shows them
 	mkdir -p reports
 	for s in $(SCENARIOS); do \
-	  NETSOCS_NODE_IMAGE=$$(cat .node-image) molecule test --scenario-name $$s 2>&1 \
+	  PYTHONUNBUFFERED=1 NETSOCS_NODE_IMAGE=$$(cat .node-image) molecule test --scenario-name $$s 2>&1 \
 	    | python3 tests/tools/runlog.py tee reports/molecule-$$s.log \
 	    || { python3 tests/tools/runlog.py failures reports/molecule-$$s.log; exit 1; }; \
 	done
@@ -172,6 +173,34 @@ repeat:
 
 lab-destroy:
 	molecule destroy --scenario-name lab
+
+# Under load (not in make test): every core busy (a burner per core here and
+# one in each node) and SOAK_RATE requests a second through the VIP. The soak
+# runs the lab on VRRPv3 with SOAK_ADVERT-second adverts for SOAK_MINUTES and
+# must see 0 transitions and 0 failed requests; the sweep runs each interval of
+# SWEEP for SWEEP_MINUTES and records what it sees (reports/soak*.md).
+SOAK_MINUTES ?= 30
+SOAK_RATE ?= 20
+SOAK_ADVERT ?= 0.2
+SWEEP ?= 0.1 0.2 0.3 0.5 1.0
+SWEEP_MINUTES ?= 5
+SOAK_DEPLOY = ansible-playbook site.yml -i inventories/lab/hosts.yml $(LAB_CLI_VALUES) -e keepalived_vrrp_version=3
+soak: lab
+	$(SOAK_DEPLOY) -e keepalived_advert_int=$(SOAK_ADVERT)
+	rm -f reports/soak.json reports/soak.md
+	@# the table is written whatever the verdict; the verdict is the exit status
+	rc=0; python3 tests/tools/soak.py run --label soak --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE) \
+	  --out reports/soak.json || rc=$$?; \
+	  python3 tests/tools/soak.py table reports/soak.json > reports/soak.md; exit $$rc
+
+sweep: lab
+	rm -f reports/soak-sweep-*.json
+	for i in $(SWEEP); do \
+	  $(SOAK_DEPLOY) -e keepalived_advert_int=$$i \
+	    && python3 tests/tools/soak.py run --record-only --label sweep-$$i --minutes $(SWEEP_MINUTES) \
+	         --rate $(SOAK_RATE) --out reports/soak-sweep-$$i.json || exit 1; \
+	done
+	python3 tests/tools/soak.py table $(foreach i,$(SWEEP),reports/soak-sweep-$(i).json) | tee reports/soak-sweep.md
 
 # CI: the lab from scratch, its static state (testinfra), the installed
 # collection on it (which runs the stop_keepalived drill), its status, the

@@ -1,0 +1,130 @@
+"""The soak's arithmetic: adverts read off the wire, their gaps, VIP moves, the
+hook's transitions, the requests, the verdict and the table."""
+
+import importlib.util
+import pathlib
+import socket
+import struct
+import sys
+
+import pytest
+
+TOOLS = pathlib.Path(__file__).parents[2] / 'tools'
+sys.path.insert(0, str(TOOLS))
+spec = importlib.util.spec_from_file_location('soak', TOOLS / 'soak.py')
+soak = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(soak)
+import vrrp_advert  # noqa: E402
+
+
+def frame(source, payload, proto=112, ethertype=b'\x08\x00'):
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0xC0, 20 + len(payload), 0, 0, 255, proto, 0,
+                     socket.inet_aton(source), socket.inet_aton('224.0.0.18'))
+    return b'\x01\x00\x5e\x00\x00\x12' + b'\x02' * 6 + ethertype + ip + payload
+
+
+def test_an_advert_is_read_off_an_ethernet_frame():
+    advert = vrrp_advert.build_advert(51, 150, ['172.30.99.100'])
+    assert soak.parse_advert(frame('172.30.99.11', advert)) == ('172.30.99.11', 51, 150)
+
+
+@pytest.mark.parametrize('bad', [
+    frame('172.30.99.11', b'\0' * 8, proto=6),               # TCP, not VRRP
+    frame('172.30.99.11', b'\0' * 8, ethertype=b'\x86\xdd'),  # not IPv4
+    frame('172.30.99.11', b'')[:30],                          # truncated
+])
+def test_anything_else_is_not_an_advert(bad):
+    assert soak.parse_advert(bad) is None
+
+
+def test_gaps_measure_jitter_and_late_adverts():
+    times = [0.0, 0.2, 0.4, 0.9, 1.1]  # one gap of 0.5 s: two intervals and more
+    stats = soak.gap_stats(times, 0.2)
+    assert stats['gaps'] == 4 and stats['late'] == 1
+    assert stats['max_s'] == 0.5 and stats['jitter_s'] == 0.3
+    assert stats['median_s'] == pytest.approx(0.2)
+    assert soak.gap_stats([1.0], 0.2) == {'adverts': 1, 'gaps': 0}
+
+
+def test_a_change_of_advertising_router_is_a_move_and_not_a_gap():
+    adverts = [(0.0, 'a', 51, 150), (1.0, 'a', 51, 150), (1.5, 'a', 51, 0),  # a gives up
+               (2.0, 'b', 51, 100), (3.0, 'b', 51, 100),
+               (10.0, 'a', 51, 150), (11.0, 'a', 51, 150)]
+    report = soak.advert_report(adverts, 1.0)
+    assert [(m['from'], m['to']) for m in report['moves']] == [('a', 'b'), ('b', 'a')]
+    # a's two runs are joined: its 9 s of silence while b was MASTER is no gap
+    assert report['sources']['a'] == {'adverts': 4, 'gaps': 2, 'median_s': 1.0, 'p99_s': 1.0,
+                                      'max_s': 1.0, 'jitter_s': 0.0, 'late': 0}
+    assert report['sources']['b']['adverts'] == 2
+
+
+def test_a_steady_master_makes_no_move():
+    assert soak.advert_report([(t * 0.2, 'a', 51, 150) for t in range(50)], 0.2)['moves'] == []
+
+
+def test_transitions_are_the_hooks_instance_lines():
+    log = ('2026-11-26T16:03:04.128+00:00 INSTANCE VI_NETSOCS MASTER priority=150\n'
+           '2026-11-26T16:03:04.147+00:00 stack-hook[9538] keepalived reports MASTER: scheduling a stack sync\n'
+           '2026-11-26T16:05:00.000+00:00 INSTANCE VI_NETSOCS FAULT priority=150\n')
+    assert soak.transitions_since(log) == [
+        {'at': '2026-11-26T16:03:04.128+00:00', 'instance': 'VI_NETSOCS', 'state': 'MASTER'},
+        {'at': '2026-11-26T16:05:00.000+00:00', 'instance': 'VI_NETSOCS', 'state': 'FAULT'}]
+
+
+def test_requests_count_failures_slow_ones_and_who_answered():
+    results = [{'t': 0.0, 'ok': True, 'ms': 10.0, 'node': 'node-a'},
+               {'t': 0.1, 'ok': True, 'ms': 1500.0, 'node': 'node-a'},
+               {'t': 0.2, 'ok': False, 'ms': 3000.0, 'error': 'timed out'},
+               {'t': 0.3, 'ok': True, 'ms': 20.0, 'node': 'node-b'}]
+    report = soak.request_report(results)
+    assert (report['sent'], report['served'], report['failed'], report['slow']) == (4, 3, 1, 1)
+    assert report['answered_by'] == {'node-a': 2, 'node-b': 1}
+    assert report['latency_ms']['max'] == 1500.0
+    assert report['failures'][0]['error'] == 'timed out'
+
+
+def quiet_report(**changes):
+    report = {'transitions': {'total': 0}, 'requests': {'failed': 0, 'sent': 100}, 'adverts': {'moves': []}}
+    for key, value in changes.items():
+        report[key].update(value)
+    return report
+
+
+def test_the_verdict_passes_only_a_quiet_soak():
+    assert soak.verdict(quiet_report()) == {'passed': True, 'reasons': []}
+    assert soak.verdict(quiet_report(transitions={'total': 2}))['reasons'] == ['2 VRRP transition(s)']
+    assert soak.verdict(quiet_report(requests={'failed': 1}))['reasons'] == ['1 failed request(s)']
+    assert soak.verdict(quiet_report(adverts={'moves': [{}]}))['reasons'] == ['1 move(s) of the advertising router']
+    assert not soak.verdict(quiet_report(requests={'sent': 0}))['passed']
+
+
+def test_the_load_goes_only_to_the_lab():
+    soak.check_target('172.30.99.100', '172.30.99.0/24')
+    with pytest.raises(SystemExit, match='outside the lab network'):
+        soak.check_target('192.0.2.10', '172.30.99.0/24')
+
+
+def test_the_table_has_one_row_per_report():
+    report = quiet_report()
+    report.update(label='sweep-0.2', minutes=5, burn=True,
+                  profile={'version': 3, 'advert_int': 0.2, 'unicast': False})
+    report['requests'].update(slow=0)
+    report['adverts']['sources'] = {'a': soak.gap_stats([0.0, 0.2, 0.45], 0.2)}
+    report['verdict'] = soak.verdict(report)
+    lines = soak.table([report]).splitlines()
+    assert len(lines) == 3
+    assert lines[2] == ('| sweep-0.2 | VRRPv3 0.2 s | 5 | yes | 0 | 0 / 100 | 0 | 0.225 | 0.25 | 0.25 | 0 | - '
+                        '| passed |')  # no priorities in the report: no headroom
+
+
+def test_the_master_down_interval_follows_rfc_5798():
+    assert soak.master_down_s(1.0, 100) == pytest.approx(3.609, abs=0.001)
+    assert soak.master_down_s(0.1, 100) == pytest.approx(0.3609, abs=0.0001)
+
+
+def test_headroom_is_the_lowest_priority_nodes_wait_less_the_longest_gap():
+    report = {'profile': {'advert_int': 0.2, 'priorities': {'node-a': 150, 'node-b': 100}},
+              'adverts': {'sources': {'a': {'max_s': 0.52}, 'b': {'max_s': 0.3}}}}
+    assert soak.headroom_s(report) == pytest.approx(0.7219 - 0.52, abs=0.001)
+    report['adverts']['sources'] = {}
+    assert soak.headroom_s(report) is None
