@@ -17,7 +17,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
-SCENARIOS ?= default fast
+SCENARIOS ?= default reference
 DRILLS ?= stop_keepalived link_down stack_down freeze
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 export PATH := $(BIN):$(PATH)
@@ -31,7 +31,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover mutations repeat soak sweep lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover migrate mutations repeat soak sweep lab-destroy clean
 
 test: setup lint unit sanity import molecule lab-test
 
@@ -108,14 +108,15 @@ molecule: setup
 # machines with `ansible-playbook site.yml -i inventories/lab`, with booleans
 # and numbers typed on the command line as operators do (strings to Ansible;
 # the same values as the inventory's, so tests/infra checks their meaning).
-LAB_CLI_VALUES := -e keepalived_unicast=false -e keepalived_preempt=true -e keepalived_advert_int=1 \
+LAB_CLI_VALUES := -e keepalived_unicast=false -e keepalived_preempt=true -e keepalived_vrrp_version=3 -e keepalived_advert_int=0.2 \
   -e failover_guard=true -e failover_min_containers=3 -e docker_stack_grace_seconds=15 \
   -e nfs_client_mount=false -e nfs_server_root_squash=false \
   -e nfs_server_ganesha_graceless=true -e nfs_server_ganesha_allow_io_flusher_fail=true
+LAB_DEPLOY = ansible-playbook site.yml -i inventories/lab/hosts.yml $(LAB_CLI_VALUES)
 lab: setup
 	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule create --scenario-name lab
 	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule prepare --scenario-name lab
-	ansible-playbook site.yml -i inventories/lab/hosts.yml $(LAB_CLI_VALUES)
+	$(LAB_DEPLOY)
 	@echo
 	@echo "Lab ready: node-a 172.30.99.11 (MASTER, NFS server), node-b 172.30.99.12, VIP 172.30.99.100"
 	@echo "  curl http://172.30.99.100/                              the node serving answers with its name"
@@ -184,9 +185,8 @@ SOAK_RATE ?= 20
 SOAK_ADVERT ?= 0.2
 SWEEP ?= 0.1 0.2 0.3 0.5 1.0
 SWEEP_MINUTES ?= 5
-SOAK_DEPLOY = ansible-playbook site.yml -i inventories/lab/hosts.yml $(LAB_CLI_VALUES) -e keepalived_vrrp_version=3
 soak: lab
-	$(SOAK_DEPLOY) -e keepalived_advert_int=$(SOAK_ADVERT)
+	$(LAB_DEPLOY) -e keepalived_advert_int=$(SOAK_ADVERT)
 	rm -f reports/soak.json reports/soak.md
 	@# the table is written whatever the verdict; the verdict is the exit status
 	rc=0; python3 tests/tools/soak.py run --label soak --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE) \
@@ -196,19 +196,31 @@ soak: lab
 sweep: lab
 	rm -f reports/soak-sweep-*.json
 	for i in $(SWEEP); do \
-	  $(SOAK_DEPLOY) -e keepalived_advert_int=$$i \
+	  $(LAB_DEPLOY) -e keepalived_advert_int=$$i \
 	    && python3 tests/tools/soak.py run --record-only --label sweep-$$i --minutes $(SWEEP_MINUTES) \
 	         --rate $(SOAK_RATE) --out reports/soak-sweep-$$i.json || exit 1; \
 	done
 	python3 tests/tools/soak.py table $(foreach i,$(SWEEP),reports/soak-sweep-$(i).json) | tee reports/soak-sweep.md
 
+# The profile changed on the running lab, both ways, as an operator would
+# (site.yml with the new keepalived_vrrp_version), each run watched: the VIP
+# must not move, no request fail, the MASTER log no transition and the BACKUP
+# never become MASTER (reports/migration.md).
+migrate:
+	rm -f reports/migration-*.json
+	rc=0; for step in "to-reference 2 1" "to-default 3 0.2"; do set -- $$step; \
+	  python3 tests/tools/soak.py run --label $$1 --no-burn --rate 20 --minutes 10 --out reports/migration-$$1.json \
+	    --during $(LAB_DEPLOY) -e keepalived_vrrp_version=$$2 -e keepalived_advert_int=$$3 || rc=1; \
+	done; python3 tests/tools/soak.py table reports/migration-to-reference.json reports/migration-to-default.json | tee reports/migration.md; exit $$rc
+
 # CI: the lab from scratch, its static state (testinfra), the installed
 # collection on it (which runs the stop_keepalived drill), its status, the
-# other drills and a switchover; the lab is removed whatever the outcome.
+# other drills, a switchover and the profile changed both ways; the lab is
+# removed whatever the outcome.
 lab-test: setup
 	rm -f reports/drill-*
 	if $(MAKE) lab && $(MAKE) infra && $(MAKE) installed && $(MAKE) status \
-	  && $(MAKE) drill DRILLS="$(filter-out stop_keepalived,$(DRILLS))" && $(MAKE) switchover; then rc=0; else rc=1; fi; \
+	  && $(MAKE) drill DRILLS="$(filter-out stop_keepalived,$(DRILLS))" && $(MAKE) switchover && $(MAKE) migrate; then rc=0; else rc=1; fi; \
 	  $(MAKE) lab-destroy; exit $$rc
 
 clean:

@@ -18,14 +18,14 @@ import pytest
 ROOT = pathlib.Path(__file__).parents[2]
 PLAYBOOK = str(pathlib.Path(sys.executable).parent / 'ansible-playbook')
 ENVIRONMENT = {
-    'NODE_A_IP': '192.0.2.10', 'NODE_B_IP': '192.0.2.11', 'VIP_ADDRESS': '192.0.2.100', 'AUTH_PASS': 'chgme123',
+    'NODE_A_IP': '192.0.2.10', 'NODE_B_IP': '192.0.2.11', 'VIP_ADDRESS': '192.0.2.100',
     'NETSOCS_COMPOSE_FILE': str(ROOT / 'molecule' / 'resources' / 'files' / 'compose.yml'),
     'ADMIN_NETWORKS': '192.0.2.0/24', 'SSH_USER': 'netsocs-admin',
 }
 
 
 def run_site(**overrides):
-    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT}
+    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT and k not in ('AUTH_PASS', 'VRRP_VERSION')}
     env.update({k: v for k, v in dict(ENVIRONMENT, **overrides).items() if v is not None})
     env.update(ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_COLLECTIONS_PATH=str(ROOT / 'collections'))
     res = subprocess.run([PLAYBOOK, 'site.yml', '-i', 'inventories/prod'], cwd=ROOT, env=env,
@@ -46,8 +46,16 @@ def test_nothing_sourced_names_every_missing_input():
     assert_stopped_on_the_controller(rc, out)
     for expected in ('node-a: ansible_host is empty (NODE_A_IP)', 'node-b: ansible_user is empty (SSH_USER)', 'node-b: ansible_host is empty (NODE_B_IP)',
                      'failover_vip is not set (VIP_ADDRESS)', 'docker_stack_compose_file is not set (NETSOCS_COMPOSE_FILE)',
-                     'keepalived_auth_pass (AUTH_PASS) must be set', 'source failover-env.sh'):
+                     'source failover-env.sh'):
         assert expected in out, expected
+    # The default profile (VRRPv3) has no password to ask for.
+    assert 'AUTH_PASS' not in out
+
+
+def test_the_reference_profile_asks_for_its_password():
+    rc, out = run_site(VRRP_VERSION='2', AUTH_PASS=None)
+    assert_stopped_on_the_controller(rc, out)
+    assert 'Missing inputs: keepalived_auth_pass (AUTH_PASS) must be set' in out
 
 
 def test_one_missing_input_is_named_alone():

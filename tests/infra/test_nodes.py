@@ -118,11 +118,13 @@ def test_keepalived_config_is_valid(host):
 
 def test_command_line_values_kept_their_meaning(host, inventory, name):
     # make lab deploys with -e keepalived_unicast=false, keepalived_preempt=true,
-    # nfs_server_root_squash=false, ... typed on the command line (strings): each must
-    # act as the boolean or number it names, not as a non-empty string.
+    # keepalived_vrrp_version=3, nfs_server_root_squash=false, ... typed on the command
+    # line (strings): each must act as the boolean or number it names, not as a string.
     conf = host.file('/etc/keepalived/keepalived.conf').content_string
     assert 'unicast_peer' not in conf and 'nopreempt' not in conf
-    assert '\n    advert_int 1\n' in conf
+    assert '\n    version 3\n' in conf and '\n    advert_int 0.2\n' in conf
+    # VRRPv3 has no authentication: no password file is included
+    assert 'netsocs-auth.conf' not in conf
     if name in inventory['nfs_server']:
         ganesha = host.file('/etc/ganesha/ganesha.conf').content_string
         assert 'Graceless = true;' in ganesha and 'Squash = No_Root_Squash;' in ganesha

@@ -57,7 +57,7 @@ PREEMPT = TRIALS['preempt-back (systemctl start keepalived)']
 STORAGE = TRIALS["node-b's storage repaired, node-a's stack dead: take-over"]
 FAILBACK = TRIALS['failback after the hold-off (2)']
 FLAP = TRIALS['five quick fail/recover cycles']
-PROFILE = {'version': 2, 'advert_int': 1, 'unicast': False}
+PROFILE = {'version': 3, 'advert_int': 0.2, 'unicast': False}
 
 
 def trials(*items):
@@ -113,9 +113,9 @@ MUTATIONS = [
      'break': {'node-a': slow_compose('down', 8)}, 'fix': {'node-a': NO_SLOW_COMPOSE},
      'caught': r'_report\.dual_stack_longest_s <= verify_max_dual_stack_s'},
     {'id': 'profile', 'check': 'profile claim',
-     'broke': "node-a's rendered keepalived.conf says advert_int 2 (not the 1 s the scenario claims)",
+     'broke': "node-a's rendered keepalived.conf says advert_int 1 (not the 0.2 s the scenario claims)",
      'break': {'node-a': 'cp -p /etc/keepalived/keepalived.conf {ORIG}/keepalived.conf && '
-                         "sed -i 's/^\\(\\s*advert_int\\) 1$/\\1 2/' /etc/keepalived/keepalived.conf"},
+                         "sed -i 's/^\\(\\s*advert_int\\) 0.2$/\\1 1/' /etc/keepalived/keepalived.conf"},
      'fix': {'node-a': 'mv {ORIG}/keepalived.conf /etc/keepalived/keepalived.conf'},
      'caught': r'is not the claimed profile'},
     {'id': 'drop-counter', 'check': 'firewall',

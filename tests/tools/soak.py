@@ -3,7 +3,11 @@
     soak.py run --label soak --minutes 30 --rate 20 --out reports/soak-soak.json
     soak.py table reports/soak-*.json > reports/soak.md
 
-`run` loads the machine for --minutes and watches the pair meanwhile:
+    soak.py run --label migration --no-burn --out reports/migration.json \
+        --during ansible-playbook site.yml ... -e keepalived_vrrp_version=2
+
+`run` loads the machine for --minutes (or while the --during command runs)
+and watches the pair meanwhile:
 
 * CPU: one busy loop per core on the controller and one inside each node
   (all on the same cores here), each under `timeout`, so it stops by itself;
@@ -17,7 +21,10 @@
 * transitions: the lines the notify hook appends to each node's transition log
   (read through /proc/PID/root, no `docker exec`).
 
-A soak passes with 0 transitions and 0 failed requests. The report (JSON) also
+A soak passes with 0 transitions and 0 failed requests; a --during run (a
+protocol change rolled on the running pair) passes when the VIP never moved,
+no request failed, the MASTER logged no transition and the BACKUP never
+became MASTER. The report (JSON) also
 carries the profile the nodes run, read from their keepalived.conf.
 `table` renders reports as one Markdown table (the sweep: one row per interval).
 Standard library only, plus failover_trial's keepalived.conf parser. Runs as
@@ -59,7 +66,7 @@ TRANSITION = re.compile(r'^(\S+) INSTANCE (\S+) (MASTER|BACKUP|FAULT|STOP)\b')
 # ---------------------------------------------------------------- analysis
 
 def parse_advert(frame):
-    """(source, vrid, priority) of an Ethernet frame carrying a VRRP advert, else None."""
+    """(source, vrid, priority, version) of an Ethernet frame carrying a VRRP advert, else None."""
     if len(frame) < 14 + 20 + 8 or frame[12:14] != b'\x08\x00':
         return None
     ip = frame[14:]
@@ -68,7 +75,7 @@ def parse_advert(frame):
     payload = ip[(ip[0] & 0x0F) * 4:]
     if len(payload) < 8:
         return None
-    return socket.inet_ntoa(ip[12:16]), payload[1], payload[2]
+    return socket.inet_ntoa(ip[12:16]), payload[1], payload[2], payload[0] >> 4
 
 
 def gap_stats(times, advert_int):
@@ -92,13 +99,18 @@ def gap_stats(times, advert_int):
 
 
 def advert_report(adverts, advert_int):
-    """adverts: [(t, source, vrid, priority)] in time order. Per source, the gap
-    statistics over its runs as the advertising router; and the moves: each time
-    the advertising router changes (the MASTER sends; a BACKUP is silent)."""
+    """adverts: [(t, source, vrid, priority, version)] in time order. Per source,
+    the gap statistics over its runs as the advertising router and the VRRP
+    versions it sent; and the moves: each time the advertising router changes
+    (the MASTER sends; a BACKUP is silent)."""
     runs = {}
+    versions = {}
     moves = []
     current = None
-    for t, source, _vrid, priority in adverts:
+    last = {}
+    for t, source, _vrid, priority, *version in adverts:
+        versions.setdefault(source, set()).update(version)
+        last[source] = version[0] if version else None
         if priority == 0:  # a MASTER giving up (priority 0): a move follows
             continue
         if source != current:
@@ -115,6 +127,8 @@ def advert_report(adverts, advert_int):
             times.append(times[-1] + gap)
         per_source[source] = gap_stats(times, advert_int)
         per_source[source]['adverts'] = sum(len(run) for run in source_runs)
+        per_source[source]['versions'] = sorted(versions[source])
+        per_source[source]['last_version'] = last[source]
     return {'sources': per_source, 'moves': moves}
 
 
@@ -164,6 +178,36 @@ def verdict(report):
     return {'passed': not reasons, 'reasons': reasons}
 
 
+def migration_verdict(report, nodes):
+    """A protocol change rolled on a running pair passes when the command
+    succeeded, the VIP never moved, no request failed, the MASTER (the first
+    node) logged no transition and no other node became MASTER (the BACKUP
+    leaving and rejoining the election, STOP then BACKUP, is the plan)."""
+    reasons = []
+    if report['command']['rc'] != 0:
+        reasons.append('the command failed (rc=%s)' % report['command']['rc'])
+    if report['requests']['failed']:
+        reasons.append('%d failed request(s)' % report['requests']['failed'])
+    if report['adverts']['moves']:
+        reasons.append('%d move(s) of the advertising router' % len(report['adverts']['moves']))
+    per_node = report['transitions']['per_node']
+    after = report['profile_after']
+    if len({after[node]['version'] for node in nodes}) != 1:
+        reasons.append('the nodes run different VRRP versions: %s' % ', '.join(
+            '%s v%s' % (node, after[node]['version']) for node in nodes))
+    elif any(source.get('last_version') not in (None, after[nodes[0]]['version'])
+             for source in report['adverts']['sources'].values()):
+        reasons.append('the last adverts are not VRRPv%s' % after[nodes[0]]['version'])
+    if per_node.get(nodes[0]):
+        reasons.append('%s (the MASTER) logged %s' % (nodes[0], ', '.join(t['state'] for t in per_node[nodes[0]])))
+    for node in nodes[1:]:
+        if any(t['state'] == 'MASTER' for t in per_node.get(node, [])):
+            reasons.append('%s became MASTER' % node)
+    if not report['requests']['sent']:
+        reasons.append('no request was sent')
+    return {'passed': not reasons, 'reasons': reasons}
+
+
 def check_target(vip, network):
     """The load goes only to the lab: the VIP must be inside the lab's network."""
     if ipaddress.ip_address(vip) not in ipaddress.ip_network(network, strict=False):
@@ -191,15 +235,19 @@ def row(report):
     """One report as a table row; the advert figures are the worst router's."""
     sources = report['adverts']['sources'].values()
     worst = max(sources, key=lambda s: s.get('max_s', 0)) if sources else {}
-    profile = report['profile']
     requests = report['requests']
+    name = 'VRRPv%(version)s %(advert_int)g s'
+    profile = name % report['profile'] + (' unicast' if report['profile']['unicast'] else '')
+    timing = [_num(worst.get('median_s')), _num(worst.get('p99_s')), _num(worst.get('max_s')),
+              str(sum(s.get('late', 0) for s in sources)), _num(headroom_s(report))]
+    if 'profile_after' in report:
+        # a protocol change: the gaps mix two intervals, so they are not shown
+        profile += ' -> ' + name % next(iter(report['profile_after'].values()))
+        timing = ['-'] * len(timing)
     cells = [
-        report['label'],
-        'VRRPv%s %s s%s' % (profile['version'], _num(profile['advert_int']), ' unicast' if profile['unicast'] else ''),
+        report['label'], profile,
         _num(report['minutes']), 'yes' if report['burn'] else 'no', str(report['transitions']['total']),
-        '%d / %d' % (requests['failed'], requests['sent']), str(requests['slow']),
-        _num(worst.get('median_s')), _num(worst.get('p99_s')), _num(worst.get('max_s')),
-        str(sum(s.get('late', 0) for s in sources)), _num(headroom_s(report)),
+        '%d / %d' % (requests['failed'], requests['sent']), str(requests['slow'])] + timing + [
         'passed' if report['verdict']['passed'] else 'FAILED: ' + '; '.join(report['verdict']['reasons']),
     ]
     return '| ' + ' | '.join(cells) + ' |'
@@ -301,6 +349,10 @@ class Soak(object):
         for node in self.args.nodes:
             subprocess.run(['docker', 'exec', node, 'pkill', '-f', BURN_MARK], capture_output=True, check=False)
 
+    def profile(self, node):
+        with open(self.node_file(node, CONF_FILE), encoding='utf-8') as handle:
+            return failover_trial.parse_profile(handle.read())
+
     def log_sizes(self):
         return {node: os.path.getsize(self.node_file(node, LOG_FILE)) for node in self.args.nodes}
 
@@ -325,10 +377,7 @@ class Soak(object):
         args = self.args
         check_target(args.vip, args.network)
         self.settle(args.settle)
-        profiles = {}
-        for node in args.nodes:
-            with open(self.node_file(node, CONF_FILE), encoding='utf-8') as handle:
-                profiles[node] = failover_trial.parse_profile(handle.read())
+        profiles = {node: self.profile(node) for node in args.nodes}
         profile = profiles[args.nodes[0]]
         offsets = self.log_sizes()
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
@@ -344,10 +393,14 @@ class Soak(object):
         threads += [threading.Thread(target=self.client, args=(w, workers), daemon=True) for w in range(workers)]
         procs = self.burn(seconds + 5) if args.burn else []
         started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+        command = None
         try:
             for thread in threads:
                 thread.start()
-            self.stop.wait(seconds)
+            if args.during:
+                command = self.run_during(args.during, seconds)
+            else:
+                self.stop.wait(seconds)
         finally:
             self.stop.set()
             self.unburn(procs)
@@ -372,8 +425,27 @@ class Soak(object):
             'adverts': advert_report(adverts, profile['advert_int']),
             'loadavg': os.getloadavg(),
         }
-        report['verdict'] = verdict(report)
+        if command is not None:
+            report['command'] = command
+            report['profile_after'] = {node: self.profile(node) for node in args.nodes}
+            report['minutes'] = round(command['seconds'] / 60, 2)
+            report['verdict'] = migration_verdict(report, args.nodes)
+        else:
+            report['verdict'] = verdict(report)
         return report
+
+    def run_during(self, argv, limit_s):
+        """Run argv under watch (at most limit_s), then watch `--after` seconds more."""
+        start = time.monotonic()
+        proc = subprocess.Popen(argv)
+        try:
+            rc = proc.wait(timeout=limit_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = 'killed after %d s' % limit_s
+        seconds = time.monotonic() - start
+        self.stop.wait(self.args.after)
+        return {'argv': argv, 'rc': rc, 'seconds': round(seconds, 1)}
 
 
 def arguments(argv):
@@ -396,6 +468,11 @@ def arguments(argv):
     run.add_argument('--record-only', action='store_true',
                      help='exit 0 whatever the verdict (the sweep records, it does not judge)')
     run.add_argument('--out', required=True)
+    run.add_argument('--after', type=float, default=5.0,
+                     help='with --during: seconds watched after the command ends')
+    run.add_argument('--during', nargs=argparse.REMAINDER,
+                     help='watch while this command runs (the rest of the line; --minutes caps it) and '
+                          'judge it as a protocol change on the running pair')
     render = sub.add_parser('table', help='Markdown table of reports')
     render.add_argument('reports', nargs='+')
     return parser.parse_args(argv)

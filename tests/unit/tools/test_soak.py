@@ -25,7 +25,9 @@ def frame(source, payload, proto=112, ethertype=b'\x08\x00'):
 
 def test_an_advert_is_read_off_an_ethernet_frame():
     advert = vrrp_advert.build_advert(51, 150, ['172.30.99.100'])
-    assert soak.parse_advert(frame('172.30.99.11', advert)) == ('172.30.99.11', 51, 150)
+    assert soak.parse_advert(frame('172.30.99.11', advert)) == ('172.30.99.11', 51, 150, 2)
+    advert = vrrp_advert.build_advert_v3(51, 100, ['172.30.99.100'], '172.30.99.12', '224.0.0.18', 0.2)
+    assert soak.parse_advert(frame('172.30.99.12', advert)) == ('172.30.99.12', 51, 100, 3)
 
 
 @pytest.mark.parametrize('bad', [
@@ -54,12 +56,45 @@ def test_a_change_of_advertising_router_is_a_move_and_not_a_gap():
     assert [(m['from'], m['to']) for m in report['moves']] == [('a', 'b'), ('b', 'a')]
     # a's two runs are joined: its 9 s of silence while b was MASTER is no gap
     assert report['sources']['a'] == {'adverts': 4, 'gaps': 2, 'median_s': 1.0, 'p99_s': 1.0,
-                                      'max_s': 1.0, 'jitter_s': 0.0, 'late': 0}
+                                      'max_s': 1.0, 'jitter_s': 0.0, 'late': 0, 'versions': [],
+                                      'last_version': None}
     assert report['sources']['b']['adverts'] == 2
 
 
 def test_a_steady_master_makes_no_move():
     assert soak.advert_report([(t * 0.2, 'a', 51, 150) for t in range(50)], 0.2)['moves'] == []
+
+
+def test_the_versions_each_router_sent_are_kept():
+    adverts = [(0.0, 'a', 51, 150, 2), (1.0, 'a', 51, 150, 2), (1.2, 'a', 51, 150, 3), (1.4, 'a', 51, 150, 3)]
+    report = soak.advert_report(adverts, 0.2)
+    assert report['sources']['a']['versions'] == [2, 3] and report['moves'] == []
+
+
+def migration(rc=0, failed=0, moves=(), per_node=None, versions=(3, 3), last_version=3):
+    return {'command': {'rc': rc}, 'requests': {'sent': 100, 'failed': failed},
+            'adverts': {'moves': list(moves), 'sources': {'a': {'last_version': last_version}}},
+            'transitions': {'per_node': per_node or {}},
+            'profile_after': {'node-a': {'version': versions[0]}, 'node-b': {'version': versions[1]}}}
+
+
+def test_a_rolled_protocol_change_lets_the_backup_leave_and_rejoin():
+    rolled = migration(per_node={'node-a': [], 'node-b': [{'state': 'STOP'}, {'state': 'BACKUP'}]})
+    assert soak.migration_verdict(rolled, ['node-a', 'node-b']) == {'passed': True, 'reasons': []}
+
+
+@pytest.mark.parametrize('report, reason', [
+    (migration(rc=2), 'the command failed (rc=2)'),
+    (migration(failed=3), '3 failed request(s)'),
+    (migration(moves=[{'from': 'a', 'to': 'b'}]), '1 move(s) of the advertising router'),
+    (migration(per_node={'node-a': [{'state': 'BACKUP'}, {'state': 'MASTER'}]}), 'node-a (the MASTER) logged BACKUP, MASTER'),
+    (migration(per_node={'node-b': [{'state': 'MASTER'}]}), 'node-b became MASTER'),
+    (migration(versions=(3, 2)), 'the nodes run different VRRP versions: node-a v3, node-b v2'),
+    (migration(last_version=2), 'the last adverts are not VRRPv3'),
+])
+def test_a_protocol_change_fails_on_what_clients_or_the_election_would_notice(report, reason):
+    result = soak.migration_verdict(report, ['node-a', 'node-b'])
+    assert not result['passed'] and reason in result['reasons']
 
 
 def test_transitions_are_the_hooks_instance_lines():
