@@ -9,6 +9,7 @@
 #
 # Other targets: make setup | lint | unit | collection | sanity | import |
 #                molecule | lab-test | infra | installed | drill | status | switchover |
+#                migrate | bench (BENCH_REPS=5) |
 #                mutations (ONLY="vip-bound ...") | repeat (REPEAT=5) |
 #                soak (SOAK_MINUTES=30) | sweep (SWEEP="0.1 0.2 ...") |
 #                lab-destroy | image | clean
@@ -31,7 +32,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover migrate mutations repeat soak sweep lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover migrate bench mutations repeat soak sweep lab-destroy clean
 
 test: setup lint unit sanity import molecule lab-test
 
@@ -201,6 +202,18 @@ sweep: lab
 	         --rate $(SOAK_RATE) --out reports/soak-sweep-$$i.json || exit 1; \
 	done
 	python3 tests/tools/soak.py table $(foreach i,$(SWEEP),reports/soak-sweep-$(i).json) | tee reports/soak-sweep.md
+
+# The side-by-side benchmark (not in make test: about 15 minutes): the lab on
+# the reference profile, then on the default one, each through the same
+# faults BENCH_REPS times (tests/tools/bench.py; reports/bench.md).
+BENCH_REPS ?= 5
+bench: lab
+	rm -f reports/bench-*.json
+	for p in "reference 2 1" "default 3 0.2"; do set -- $$p; \
+	  $(LAB_DEPLOY) -e keepalived_vrrp_version=$$2 -e keepalived_advert_int=$$3 \
+	    && python3 tests/tools/bench.py run --label $$1 --reps $(BENCH_REPS) --out reports/bench-$$1.json || exit 1; \
+	done
+	python3 tests/tools/bench.py table reports/bench-reference.json reports/bench-default.json | tee reports/bench.md
 
 # The profile changed on the running lab, both ways, as an operator would
 # (site.yml with the new keepalived_vrrp_version), each run watched: the VIP

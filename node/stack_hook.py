@@ -19,7 +19,12 @@
     stack-hook lease           hold the storage lease while the stack runs
                                (netsocs-stack-lease.service, started by sync)
     stack-hook clear-holdoff   the operator fixed this node's stack: lift the
-                               failback hold-off so it may take the VIP back
+                               failback hold-off so it may take the VIP back,
+                               and reset the count of restarts in place
+    stack-hook prestart        a planned switchover's first step, on the node
+                               about to take over: start its stack while it is
+                               still BACKUP (kept for prestart_window seconds),
+                               so that the promotion finds it running
 
 The current role is read, not remembered: the node is MASTER exactly when it
 holds the VIP. Keepalived runs notify scripts asynchronously and in no
@@ -65,6 +70,15 @@ DEFAULTS = {
     'lock_timeout': 600,
     'storage_check': None,
     'storage_check_timeout': 15,
+    # A critical container that dies on the MASTER is started again in place
+    # up to `max` times in `window` seconds; past that (or when the start
+    # fails) the health check fails and the VIP moves. max 0: always move.
+    'restart_in_place': {'max': 1, 'window': 300},
+    # Seconds a stack started ahead of a planned switchover may run on a BACKUP.
+    'prestart_window': 30,
+    # warm: a BACKUP stops its containers and keeps them (a promotion only
+    # starts them); cold: it removes them (docker compose down).
+    'standby': 'warm',
     # The split-brain guard (_guard.py): off unless the role renders it.
     'guard': {'enabled': False, 'witnesses': [], 'outranked': False, 'peers': [], 'port': 8007,
               'witness_deadline': 1, 'arp_deadline': 1, 'advert_window': 1.2, 'query_timeout': 1},
@@ -251,19 +265,23 @@ class State(object):
         return self.change(lambda data: values)
 
 
-def plan(role, last_role, containers, min_containers):
+def plan(role, last_role, containers, min_containers, standby='cold'):
     """The compose action for the node's current role.
 
     MASTER: start when fewer than min_containers run; restart a stack that
     already runs, but only on the transition into MASTER (a sync that finds the
-    node still MASTER must not restart a healthy stack). BACKUP: down while any
-    container of the project exists.
+    node still MASTER must not restart a healthy stack). BACKUP: with a cold
+    standby, down while any container of the project exists; with a warm one,
+    stop while any container runs (the containers stay, so a promotion is a
+    start, not a create; the role creates them at deploy, never a hook, which
+    could pull an image).
     """
     if role == 'master':
         wanted = 'restarted' if last_role != 'master' else 'running'
     else:
-        wanted = 'stopped'
-    return wanted, _compose.decide(wanted, containers, min_containers)
+        wanted = 'standby' if standby == 'warm' else 'stopped'
+    action = _compose.decide(wanted, containers, min_containers)
+    return wanted, 'none' if action == 'create' else action
 
 
 def start_blocked(node, state, config):
@@ -280,6 +298,12 @@ def start_blocked(node, state, config):
     return None
 
 
+def prestarted(state, config, now=None):
+    """Whether a stack started ahead of a planned switchover is still within its window."""
+    now = now if now is not None else time.time()
+    return 0 <= now - float(state.read().get('prestarted_at') or 0) < config['prestart_window']
+
+
 def apply_role(node, state, config, role):
     last = state.read().get('role')
     before = node.containers()
@@ -289,39 +313,92 @@ def apply_role(node, state, config, role):
         # the guard take the VIP away (FAULT).
         log(config['log_file'], 'sync: node is MASTER but %s: the stack stays down' % blocked)
         role = 'blocked'
-    wanted, action = plan(role, last, before, config['min_containers'])
-    log(config['log_file'], 'sync: node is %s (was %s), %d container(s) running: %s'
+    ahead = role in ('master', 'backup') and prestarted(state, config)
+    # A stack started ahead of a planned switchover: the promotion keeps it
+    # running (no restart), and a BACKUP leaves it up until its window ends.
+    wanted, action = plan(role, 'master' if ahead else last, before, config['min_containers'], config['standby'])
+    if ahead and role == 'backup':
+        wanted, action = 'running', 'none'
+    log(config['log_file'], 'sync: node is %s (was %s), %d container(s) running: %s%s'
         % (role.upper(), (last or 'unknown').upper(), _compose.running_count(before),
-           'nothing to do' if action == 'none' else 'docker compose ' + action))
+           'nothing to do' if action == 'none' else 'docker compose ' + action,
+           ' (started ahead of a planned switchover)' if ahead else ''))
     if role == 'master' and last != 'master':
-        state.update(promoted_at=time.time())
+        state.update(promoted_at=time.time(), prestarted_at=0)
     if action != 'none':
         node.compose(_compose.compose_args(action, config['command_timeout']))
     after = node.containers()
     if not _compose.reached(wanted, after, config['min_containers']):
         raise HookError('stack is not %s after docker compose %s: %s' % (
             wanted, action, ', '.join('%s=%s' % (c['name'], c['state']) for c in after) or 'no containers'))
-    if role != 'master' and config['lease']['enabled']:
+    if wanted != 'running' and wanted != 'restarted' and config['lease']['enabled']:
         # The stack is down: the other node may take the storage now.
         node.drop_lease()
     state.update(role=role)
     log(config['log_file'], 'sync: stack %s, %d container(s) running' % (
-        'stopped, no container left' if role != 'master' else 'running', _compose.running_count(after)))
+        {'stopped': 'stopped, no container left',
+         'standby': 'stopped, %d container(s) kept for a warm start' % len(after)}.get(wanted, 'running'),
+        _compose.running_count(after)))
+
+
+def prestart(node, state, config):
+    """Start the stack on a BACKUP about to take over in a planned switchover.
+    Refused where the guard or the lease would refuse a promotion. The
+    promotion that follows keeps the stack (no restart); if none follows
+    within prestart_window, the health check has a sync take it down."""
+    with StackLock(config, config['lock_timeout']):
+        if node.is_master():
+            log(config['log_file'], 'prestart: this node holds the VIP already: nothing to do')
+            return
+        blocked = start_blocked(node, state, config)
+        if blocked:
+            raise HookError('prestart refused: %s' % blocked)
+        state.update(prestarted_at=time.time())
+        before = node.containers()
+        action = _compose.decide('running', before, config['min_containers'])
+        log(config['log_file'], 'prestart: starting the stack ahead of a planned switchover (%s), for %ss'
+            % ('docker compose ' + action if action != 'none' else 'already running', config['prestart_window']))
+        if action != 'none':
+            node.compose(_compose.compose_args(action, config['command_timeout']))
+        after = node.containers()
+        if not _compose.reached('running', after, config['min_containers']):
+            raise HookError('prestart: stack is not running after docker compose %s' % action)
+        log(config['log_file'], 'prestart: stack running, %d container(s)' % _compose.running_count(after))
+
+
+class StackLock(object):
+    """The exclusive lock every action on the stack takes (sync, prestart,
+    a restart in place). wait: seconds to wait for it; 0 tries once and
+    raises Busy when another hook holds it."""
+
+    class Busy(HookError):
+        pass
+
+    def __init__(self, config, wait):
+        self.path = os.path.join(config['state_dir'], 'stack.lock')
+        self.wait = wait
+        self.handle = None
+
+    def __enter__(self):
+        self.handle = open(self.path, 'a')
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self.handle.close()
+                    raise self.Busy('another stack-hook holds %s' % self.path)
+                time.sleep(0.1)
+
+    def __exit__(self, *exc):
+        self.handle.close()
 
 
 def sync(node, state, config, max_rounds=5):
     """Act on the current role until the role no longer changes under us."""
-    lock_path = os.path.join(config['state_dir'], 'stack.lock')
-    with open(lock_path, 'a') as lock:
-        deadline = time.monotonic() + config['lock_timeout']
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise HookError('another stack-hook holds %s' % lock_path)
-                time.sleep(0.1)
+    with StackLock(config, config['lock_timeout']):
         for _round in range(max_rounds):
             role = 'master' if node.is_master() else 'backup'
             apply_role(node, state, config, role)
@@ -363,28 +440,77 @@ def health(node, state, config, now=None):
     if problem:
         return False, 'shared storage broken (%s)' % problem
     if node.is_master():
-        since = now - promotion_started(state, now)
+        promoted = promotion_started(state, now)
+        since = now - promoted
+        # The grace period excuses a stack still starting: it ends early once
+        # the stack has been seen healthy in this MASTER term.
+        in_grace = since < config['grace_seconds'] and state.read().get('healthy_term') != promoted
         failure = None
         missing = [name for name in config['critical_containers'] if not node.running(name)]
-        if missing:
+        if missing and not in_grace:
+            # Pacemaker's migration-threshold: start it again here first.
+            refused = restart_in_place(node, state, config, missing, now)
+            if refused is None:
+                missing = [name for name in missing if not node.running(name)]
+                if not missing:
+                    return True, 'MASTER healthy (restarted in place)'
+                refused = 'the start in place did not bring it back'
+            if missing:
+                failure = 'MASTER: critical container(s) not running: %s (%s)' % (', '.join(missing), refused)
+        elif missing:
             failure = 'MASTER: critical container(s) not running: %s' % ', '.join(missing)
         elif config['port'] and not node.port_open(config['port']):
             failure = 'MASTER: nothing answers on port %s' % config['port']
         if failure is None:
             # Healthy as soon as the stack is: the grace period excuses a
             # stack still starting, it does not hide one that is up.
+            if state.read().get('healthy_term') != promoted:
+                state.update(healthy_term=promoted)
             return True, 'MASTER healthy'
-        if since < config['grace_seconds']:
+        if in_grace:
             return True, 'MASTER in grace period (%.0fs of %ss)' % (since, config['grace_seconds'])
         # Demoted while we looked (the stack is going down because the node is
         # no longer MASTER): judge it as the BACKUP it now is.
         if node.is_master():
             state.update(master_failed_at=now)
             return False, failure
-    failed_ago = now - float(state.read().get('master_failed_at') or 0)
+    recorded = state.read()
+    if recorded.get('prestarted_at') and not prestarted(state, config, now):
+        # A planned switchover started the stack here and no promotion
+        # followed: a sync takes it down (the BACKUP's rule).
+        state.update(prestarted_at=0)
+        log(config['log_file'], 'health: the stack started ahead of a switchover outlived its %ss on a BACKUP: '
+            'scheduling a sync' % config['prestart_window'])
+        schedule_sync(config, 'prestart window over')
+    failed_ago = now - float(recorded.get('master_failed_at') or 0)
     if failed_ago < config['failback_holdoff_seconds']:
         return False, 'BACKUP holding off failback: the stack failed here %.0fs ago' % failed_ago
     return True, 'BACKUP healthy (docker daemon answers)'
+
+
+def restart_in_place(node, state, config, names, now):
+    """Start dead critical containers again on the MASTER, within the budget
+    (restart_in_place: max starts per window seconds). Returns None when it
+    started them, else why not: the budget is spent, a sync holds the stack
+    (a transition is under way), the node is no longer MASTER, or `docker
+    start` failed (a container that was removed, not one that died)."""
+    budget = config['restart_in_place']
+    recent = [t for t in state.read().get('restarts_in_place') or [] if now - t < budget['window']]
+    if len(recent) >= budget['max']:
+        return 'restarted in place %d time(s) in the last %ss: moving' % (len(recent), budget['window'])
+    try:
+        with StackLock(config, 0):
+            if not node.is_master():
+                return 'no longer MASTER'
+            state.update(restarts_in_place=recent + [now])
+            failed = [name for name in names
+                      if node.run(['docker', 'start', name], timeout=config['command_timeout'], check=False).returncode]
+    except StackLock.Busy:
+        return 'a stack sync is running'
+    log(config['log_file'], 'health: critical container(s) %s dead on the MASTER: started again in place '
+        '(%d of %d in %ss)%s' % (', '.join(names), len(recent) + 1, budget['max'], budget['window'],
+                                 ', failed: ' + ', '.join(failed) if failed else ''))
+    return 'docker start failed: %s' % ', '.join(failed) if failed else None
 
 
 def guard(node, state, config, now=None):
@@ -481,9 +607,14 @@ def trigger(config, state, vrrp_state, run=subprocess.run):
         # not from when a queued sync gets the lock.
         values['promoted_at'] = now
     state.update(**values)
+    schedule_sync(config, 'after VRRP %s' % vrrp_state, run)
+
+
+def schedule_sync(config, why, run=subprocess.run):
+    """Run `sync` in its own transient systemd unit (outside keepalived's cgroup)."""
     unit = 'netsocs-stack-sync-%d' % time.time_ns()
     res = run(['systemd-run', '--no-block', '--collect', '--quiet', '--unit', unit,
-               '--description', 'Netsocs stack sync after VRRP %s' % vrrp_state,
+               '--description', 'Netsocs stack sync %s' % why,
                config['hook_path'], 'sync'], capture_output=True, text=True, timeout=30, check=False)
     if res.returncode != 0:
         system = run(['systemctl', 'is-system-running'], capture_output=True, text=True, timeout=10, check=False)
@@ -496,8 +627,10 @@ def trigger(config, state, vrrp_state, run=subprocess.run):
 
 
 def main(argv):
-    if not argv or argv[0] not in ('trigger', 'sync', 'health', 'guard', 'respond', 'lease', 'boot', 'clear-holdoff'):
-        sys.stderr.write('usage: stack-hook trigger STATE | sync | health | guard | respond | lease | boot | clear-holdoff\n')
+    if not argv or argv[0] not in ('trigger', 'sync', 'health', 'guard', 'respond', 'lease', 'boot', 'clear-holdoff',
+                                   'prestart'):
+        sys.stderr.write('usage: stack-hook trigger STATE | sync | health | guard | respond | lease | boot | '
+                         'clear-holdoff | prestart\n')
         return 2
     try:
         config = load_config()
@@ -537,11 +670,15 @@ def main(argv):
                            lambda: _guard.status_reply(socket.gethostname(), node.is_master(),
                                                        _read_state(vrrp_file)))
         elif argv[0] == 'clear-holdoff':
-            # The operator fixed this node's stack: allow failback now.
-            state.update(master_failed_at=0)
-            log(config['log_file'], 'clear-holdoff: failback hold-off lifted by the operator')
+            # The operator fixed this node's stack: allow failback now, and
+            # restarts in place again.
+            state.update(master_failed_at=0, restarts_in_place=[])
+            log(config['log_file'], 'clear-holdoff: failback hold-off and restart-in-place count lifted by the operator')
+        elif argv[0] == 'prestart':
+            prestart(node, state, config)
         elif argv[0] == 'boot':
             log(config['log_file'], 'boot: taking the stack down before keepalived starts')
+            state.update(prestarted_at=0)
             apply_role(node, state, config, 'backup')
     except HookError as exc:
         log(config['log_file'] if argv[0] != 'health' else config['health_log_file'], 'ERROR %s: %s' % (argv[0], exc))

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 
-STATES = ('running', 'stopped', 'restarted', 'applied')
+STATES = ('running', 'stopped', 'standby', 'restarted', 'applied')
+# States in which a container runs code (or will again by itself).
+ACTIVE = ('running', 'restarting', 'paused')
 
 
 class ComposeError(ValueError):
@@ -51,6 +53,11 @@ def running_count(containers):
     return sum(1 for c in containers if c['state'] == 'running')
 
 
+def active_count(containers):
+    """Containers that run, restart or are paused: none may be left on a standby."""
+    return sum(1 for c in containers if c['state'] in ACTIVE)
+
+
 def decide(wanted, containers, min_running):
     """The action that takes the project from `containers` to `wanted`.
 
@@ -58,6 +65,10 @@ def decide(wanted, containers, min_running):
     restarted: 'up' when fewer than min_running run (a start is the restart),
                else 'restart';
     stopped:   'down' while any container of the project exists, else 'none';
+    standby:   the warm standby: 'stop' while any container runs (or restarts,
+               or is paused), else 'create' (creates the containers, or
+               recreates those whose configuration changed, starting none):
+               a later 'up' only starts them;
     applied:   'apply' always: Compose itself recreates only the containers
                whose configuration changed (see recreated()).
     """
@@ -68,6 +79,8 @@ def decide(wanted, containers, min_running):
     running = running_count(containers)
     if wanted == 'stopped':
         return 'down' if containers else 'none'
+    if wanted == 'standby':
+        return 'stop' if active_count(containers) else 'create'
     if running < min_running:
         return 'up'
     return 'restart' if wanted == 'restarted' else 'none'
@@ -80,6 +93,8 @@ def compose_args(action, timeout):
         'apply': ['up', '--detach', '--wait', '--wait-timeout', str(int(timeout))],
         'restart': ['restart', '--timeout', str(int(min(timeout, 30)))],
         'down': ['down', '--timeout', str(int(min(timeout, 30)))],
+        'stop': ['stop', '--timeout', str(int(min(timeout, 30)))],
+        'create': ['create'],
     }[action]
 
 
@@ -87,6 +102,8 @@ def reached(wanted, containers, min_running):
     """Whether the project is in the wanted state after acting."""
     if wanted == 'stopped':
         return not containers
+    if wanted == 'standby':
+        return not active_count(containers)
     return running_count(containers) >= min_running
 
 

@@ -19,6 +19,11 @@ description:
     already runs; this is what a node does when it becomes the VRRP MASTER.
   - With O(state=stopped) it runs C(docker compose down) while any container of the project
     exists, then checks that none is left.
+  - With O(state=standby) (the warm standby) it runs C(docker compose stop) while any container
+    runs, and otherwise C(docker compose create), which creates the containers (or recreates those
+    whose configuration or image changed) without starting any; then it checks that none runs.
+    A later O(state=running) only starts them. C(changed) says whether any container was stopped,
+    created or recreated.
   - With O(state=applied) it runs C(docker compose up --detach --wait), which recreates only the
     containers whose configuration or image changed; C(changed) says whether any container was
     created or recreated. This applies a changed compose file or C(.env) on the node that runs the stack.
@@ -40,7 +45,7 @@ options:
   state:
     description: Wanted state of the project. Omit it to report only.
     type: str
-    choices: [running, stopped, restarted, applied]
+    choices: [running, stopped, standby, restarted, applied]
   min_running:
     description: The project counts as running when at least this many containers run.
     type: int
@@ -54,14 +59,14 @@ attributes:
     support: partial
     description: Reports the action it would take and C(changed) without taking it.
     details: >-
-      With V(applied) it cannot tell whether Compose would recreate a container, and reports
-      C(changed=false) with C(action=apply).
+      With V(applied) or V(standby) it cannot tell whether Compose would create or recreate a
+      container, and reports C(changed=false) with C(action=apply) or C(action=create).
   diff_mode:
     support: none
     description: The module shows no diff; the containers it starts or stops are in its result.
   idempotent:
     support: partial
-    description: V(running), V(stopped) and V(applied) are idempotent; V(restarted) restarts a running project every time.
+    description: V(running), V(stopped), V(standby) and V(applied) are idempotent; V(restarted) restarts a running project every time.
 notes:
   - Needs the Docker CLI with the Compose v2 plugin (C(docker compose)) on the target.
 seealso:
@@ -85,6 +90,11 @@ EXAMPLES = r'''
   netsocs.failover.compose_state:
     project_src: /opt/netsocs
     state: stopped
+
+- name: Keep the BACKUP warm - containers created and up to date, none running
+  netsocs.failover.compose_state:
+    project_src: /opt/netsocs
+    state: standby
 '''
 
 RETURN = r'''
@@ -92,8 +102,15 @@ action:
   description: What was done (or, in check mode, would be done).
   returned: always
   type: str
-  choices: [none, up, restart, down, apply]
+  choices: [none, up, restart, down, stop, create, apply]
   sample: up
+active_after:
+  description:
+    - Number of containers of the project that run, restart or are paused after acting. A BACKUP must
+      have none, whether its containers were removed (V(stopped)) or kept (V(standby)).
+  returned: always
+  type: int
+  sample: 0
 running_before:
   description: Number of running containers of the project before acting.
   returned: always
@@ -135,6 +152,7 @@ services:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.netsocs.failover.plugins.module_utils._compose import (
     ComposeError,
+    active_count,
     compose_args,
     decide,
     parse_ps,
@@ -175,7 +193,7 @@ def main():
             project_src=dict(type='path', required=True),
             files=dict(type='list', elements='str'),
             project_name=dict(type='str'),
-            state=dict(type='str', choices=['running', 'stopped', 'restarted', 'applied']),
+            state=dict(type='str', choices=['running', 'stopped', 'standby', 'restarted', 'applied']),
             min_running=dict(type='int', default=3),
             timeout=dict(type='int', default=120),
         ),
@@ -195,14 +213,15 @@ def main():
                     msg='project is not %s after docker compose %s: %d of %d containers run' % (
                         params['state'], action, running_count(after), params['min_running']),
                     action=action, services=after, running_before=running_count(before),
-                    running_after=running_count(after))
+                    running_after=running_count(after), active_after=active_count(after))
     except ComposeError as exc:
         module.fail_json(msg=str(exc))
     changed = action != 'none'
-    if action == 'apply':
+    if action in ('apply', 'create'):
         changed = not module.check_mode and recreated(before, after)
     module.exit_json(changed=changed, action=action, services=after,
-                     running_before=running_count(before), running_after=running_count(after))
+                     running_before=running_count(before), running_after=running_count(after),
+                     active_after=active_count(after))
 
 
 if __name__ == '__main__':

@@ -50,6 +50,7 @@ import drill  # noqa: E402
 
 # The hooks' transition log on the nodes (the docker_stack role's default).
 LOG_FILE = '/var/log/keepalived-failover.log'
+STACK_HOOK = '/usr/local/libexec/netsocs-failover/stack-hook'
 
 # A sample stands for at most this long (the drill's default): a node whose
 # namespace could not be read is no evidence of holding.
@@ -64,12 +65,23 @@ ACTIONS = {
     # The shared-storage stand-in is a bind mount: read-only breaks it.
     'break-storage': ('exec', ['mount', '-o', 'remount,ro,bind', '/mnt/netsocs-nfs/media']),
     'fix-storage': ('exec', ['mount', '-o', 'remount,rw,bind', '/mnt/netsocs-nfs/media']),
+    'clear-holdoff': ('exec', [STACK_HOOK, 'clear-holdoff']),
+    # The planned switchover (switchover.yml): the taker starts its stack
+    # ahead, then the holder stops Keepalived; back: the returning node
+    # starts its stack ahead, then its Keepalived, and preempts.
+    'switchover': ('switchover', [['systemctl', 'stop', 'keepalived']]),
+    'switchover-back': ('switchover', [['systemctl', 'start', 'keepalived']]),
     'flap': ('flap', None),
     'freeze': ('pause', None),
     'unfreeze': ('unpause', None),
     'none': ('none', None),
     'watch': ('none', None),
 }
+
+
+# Failures the target may recover from in place (the health check starts a
+# dead container again): seconds to wait for the outage they cause.
+IN_PLACE = {'kill-caddy': 3.0}
 
 
 # ---------------------------------------------------------------- time bounds
@@ -125,6 +137,9 @@ def bounds(profiles, action, target, expect, stack, after_s=0.0, cycles=1):
     starting = profiles[target]['startup_delay'] + rise + 2 * adv  # keepalived (re)starts, then preempts
     vip = {
         'stop-keepalived': (skew + margin, 'skew + margin'),
+        'switchover': (skew + margin, 'skew + margin'),
+        'switchover-back': (starting + margin, 'startup delay + health rise + 2 adverts + margin'),
+        'clear-holdoff': (rise + 2 * adv + margin, 'health rise + 2 adverts + margin'),
         'freeze': (3 * adv + skew + margin, '3 adverts + skew + margin'),
         'start-keepalived': (starting + margin, 'startup delay + health rise + 2 adverts + margin'),
         'unfreeze': (2 * adv + margin, '2 adverts + margin'),
@@ -137,6 +152,9 @@ def bounds(profiles, action, target, expect, stack, after_s=0.0, cycles=1):
         'flap': (cycles * (skew + starting + 2 * margin) + margin,
                  '%d x (skew + startup delay + health rise + 2 adverts + 2 margins) + margin' % cycles),
     }
+    if action == 'kill-caddy' and expect == target:
+        # restarted in place: the health check's next run starts it again
+        vip['kill-caddy'] = (health['interval'] + margin, 'one health interval + margin')
     if action not in vip:
         return None
     limit, why = vip[action]
@@ -159,13 +177,23 @@ def partition_bounds(profiles, timers):
     dual = check['interval'] + timers['advert_window'] + margin
     # A cut-off MASTER's guard finds no witness within its deadline: FAULT.
     isolated = check['interval'] + timers['witness_deadline'] + margin
+    # A cut-off BACKUP stops hearing adverts: it claims the VIP (on a link no
+    # one else is on) after its master-down interval, unless its guard finds
+    # no witness first. With whole-second adverts the guard is first (never);
+    # with sub-second ones VRRP is, and the guard drops it as it would a MASTER.
+    backup = min(profiles.values(), key=lambda p: p['priority'])
+    master_down = 3 * backup['advert_int'] + (256 - backup['priority']) / 256.0 * backup['advert_int']
+    isolated_backup = 0.0 if master_down > check['interval'] + timers['witness_deadline'] else isolated
     # After healing, a node that was cut off needs its guard's rise, then preempts (2 adverts) and starts the stack.
     heal = (check['rise'] + 1) * check['interval'] + timers['witness_deadline'] + 2 * adv + margin + STACK_START_S
     return {
         'dual_s': round(dual, 2), 'isolated_vip_s': round(isolated, 2),
+        'isolated_backup_vip_s': round(isolated_backup, 2),
         'isolated_stack_s': round(isolated + STACK_START_S, 2), 'heal_s': round(heal, 2),
         'why': {'dual_s': 'guard interval + advert window + margin',
                 'isolated_vip_s': 'guard interval + witness deadline + margin',
+                'isolated_backup_vip_s': '0 when the master-down interval outlasts the guard\'s detection, '
+                                         'else the isolated VIP bound',
                 'isolated_stack_s': 'the isolated VIP bound + stack stop',
                 'heal_s': '(guard rise + 1) x interval + witness deadline + 2 adverts + margin + stack start'},
     }
@@ -513,6 +541,15 @@ class Trial(object):
             res = container.exec_run(command)
             if res.exit_code != 0:
                 raise RuntimeError('%s failed: %s' % (' '.join(command), res.output.decode()))
+        elif kind == 'switchover':
+            # the node that takes the VIP starts its stack first
+            res = self.client.containers.get(self.args.expect).exec_run([STACK_HOOK, 'prestart'])
+            if res.exit_code != 0:
+                raise RuntimeError('prestart on %s failed: %s' % (self.args.expect, res.output.decode()))
+            for step in command:
+                res = container.exec_run(step)
+                if res.exit_code != 0:
+                    raise RuntimeError('%s failed: %s' % (' '.join(step), res.output.decode()))
         elif kind == 'flap':
             self.flap(container)
         elif kind == 'pause':
@@ -523,6 +560,17 @@ class Trial(object):
             container.unpause()
             with self.lock:
                 self.frozen.discard(self.args.target)
+
+    def first_failure(self, after, deadline):
+        """When the first request sent after `after` failed (or `after`, if none
+        failed by the deadline)."""
+        while self.now() < deadline:
+            with self.lock:
+                failed = [r['sent'] for r in self.requests if r['sent'] >= after and not r['ok']]
+            if failed:
+                return failed[0]
+            time.sleep(0.02)
+        return after
 
     def stack_settled(self, samples, others):
         """The expected node runs the stack and no other node that can be read runs any of it."""
@@ -645,6 +693,11 @@ class Trial(object):
         self.act()
         acted = self.now()
         since = acted if before['served_by'] == self.args.expect else 0.0
+        if since and self.args.action in IN_PLACE:
+            # The node that failed is expected to serve again itself: count
+            # from the first request the failure broke (not one that got in
+            # before it took effect).
+            since = self.first_failure(acted, deadline=acted + IN_PLACE[self.args.action])
         others = [n for n in self.nodes if n != self.args.expect]
         reached_at = None
         while self.now() < self.args.timeout:

@@ -51,12 +51,23 @@ class FakeNode(object):
             self.stack = list(RUNNING)
         elif args[0] == 'down':
             self.stack = []
+        elif args[0] == 'stop':
+            self.stack = [dict(c, state='exited') for c in self.stack]
 
     def docker_ok(self):
         return self.docker
 
     def running(self, name):
         return name not in self.dead and any(c['name'] == name for c in self.stack)
+
+    def run(self, args, timeout=None, check=True):
+        # `docker start NAME`: a container that died starts again; one that was removed does not
+        assert args[:2] == ['docker', 'start'], args
+        self.actions.append('start ' + args[2])
+        if any(c['name'] == args[2] for c in self.stack):
+            self.dead.discard(args[2])
+            return Answer(0)
+        return Answer(1, stderr='No such container: %s' % args[2])
 
     def port_open(self, port):
         return self.port
@@ -93,8 +104,13 @@ def config(tmp_path):
     cfg = dict(hook.DEFAULTS, state_dir=str(tmp_path), log_file=str(tmp_path / 'failover.log'),
                health_log_file=str(tmp_path / 'health.log'), vip='10.0.0.100', grace_seconds=30,
                failback_holdoff_seconds=60, project_dir='/opt/netsocs',
-               hook_path='/usr/local/libexec/netsocs-failover/stack-hook')
+               hook_path='/usr/local/libexec/netsocs-failover/stack-hook', standby='cold')
     return cfg
+
+
+@pytest.fixture
+def warm(config):
+    return dict(config, standby=hook.DEFAULTS['standby'])
 
 
 @pytest.fixture
@@ -165,7 +181,11 @@ def test_role_that_never_settles_is_an_error(config, state):
 
 @pytest.mark.parametrize('node, promoted_ago, ok, reason', [
     (FakeNode([True], RUNNING), 100, True, 'MASTER healthy'),
-    (FakeNode([True], RUNNING, dead={'netsocs-caddy'}), 100, False, 'netsocs-caddy'),
+    # a dead critical container is started again in place (once per window by default)
+    (FakeNode([True], RUNNING, dead={'netsocs-caddy'}), 100, True, 'MASTER healthy (restarted in place)'),
+    # one that was removed cannot be: the check fails and the VIP moves
+    (FakeNode([True], RUNNING[:1] + RUNNING[2:], dead={'netsocs-caddy'}), 100, False,
+     'netsocs-caddy (docker start failed: netsocs-caddy)'),
     (FakeNode([True], RUNNING, dead={'netsocs-caddy'}), 5, True, 'grace period'),
     # a stack that is up is healthy at once: the grace period excuses, it does not hide
     (FakeNode([True], RUNNING), 5, True, 'MASTER healthy'),
@@ -195,7 +215,7 @@ def test_demotion_during_the_check_is_not_a_stack_failure(config, state):
 
 def test_failed_master_holds_off_failback(config, state):
     state.update(vrrp_state='MASTER', promoted_at=0.0)
-    assert hook.health(FakeNode([True], RUNNING, dead={'traefik'}), state, config, now=1000.0)[0] is False
+    assert hook.health(FakeNode([True], RUNNING[:2], dead={'traefik'}), state, config, now=1000.0)[0] is False
     # demoted, its stack down: it stays unhealthy for the hold-off, then recovers
     assert hook.health(FakeNode([False]), state, config, now=1030.0) == (
         False, 'BACKUP holding off failback: the stack failed here 30s ago')
@@ -334,14 +354,15 @@ def test_storage_check_that_hangs_counts_as_broken(config, tmp_path):
 
 
 def test_clear_holdoff_allows_failback_at_once(config, state, tmp_path, monkeypatch):
-    state.update(promoted_at=0.0, master_failed_at=time.time())
+    state.update(promoted_at=0.0, master_failed_at=time.time(), restarts_in_place=[time.time()])
     assert hook.health(FakeNode([False]), state, config)[0] is False
     config_file = tmp_path / 'stack.json'
     config_file.write_text(json.dumps(config))
     monkeypatch.setattr(hook, 'load_config', lambda: dict(config))
     assert hook.main(['clear-holdoff']) == 0
     assert hook.health(FakeNode([False]), state, config) == (True, 'BACKUP healthy (docker daemon answers)')
-    assert 'failback hold-off lifted' in (tmp_path / 'failover.log').read_text()
+    assert 'failback hold-off and restart-in-place count lifted' in (tmp_path / 'failover.log').read_text()
+    assert state.read()['restarts_in_place'] == []
 
 
 def test_log_keeps_one_line_per_event(tmp_path):
@@ -490,3 +511,104 @@ def test_a_probe_that_breaks_keeps_the_guards_last_verdict(guarded, state, monke
         pathlib.Path(guarded['log_file']).read_text()
     state.update(guard={'ok': False, 'yielded': True, 'kind': 'yielded'})
     assert hook.main(['guard']) == 1
+
+
+def test_a_second_death_within_the_window_moves_the_vip(config, state):
+    state.update(vrrp_state='MASTER', promoted_at=0.0)
+    node = FakeNode([True], RUNNING, dead={'netsocs-caddy'})
+    assert hook.health(node, state, config, now=1000.0) == (True, 'MASTER healthy (restarted in place)')
+    assert node.actions == ['start netsocs-caddy']
+    assert 'started again in place (1 of 1 in 300s)' in pathlib.Path(config['log_file']).read_text()
+    node.dead.add('netsocs-caddy')  # dies again 2 minutes later: the budget is spent
+    ok, reason = hook.health(node, state, config, now=1120.0)
+    assert not ok and 'restarted in place 1 time(s) in the last 300s: moving' in reason
+    assert node.actions == ['start netsocs-caddy'] and state.read()['master_failed_at'] == 1120.0
+    # once the window has passed, a death is started in place again
+    state.update(master_failed_at=0)
+    assert hook.health(node, state, config, now=1301.0)[0] is True
+
+
+def test_no_restart_in_place_when_disabled_or_a_sync_runs(config, state):
+    state.update(vrrp_state='MASTER', promoted_at=0.0)
+    off = dict(config, restart_in_place={'max': 0, 'window': 300})
+    node = FakeNode([True], RUNNING, dead={'traefik'})
+    assert hook.health(node, state, off, now=1000.0)[0] is False and node.actions == []
+    state.update(master_failed_at=0)
+    with hook.StackLock(config, 0):  # a transition's sync holds the stack
+        ok, reason = hook.health(node, state, config, now=1000.0)
+    assert not ok and 'a stack sync is running' in reason and node.actions == []
+
+
+def test_prestart_then_promotion_keeps_the_stack_running(config, state):
+    state.update(role='backup')
+    node = FakeNode([False], [])
+    hook.prestart(node, state, config)
+    assert node.actions == ['up'] and state.read()['prestarted_at'] > 0
+    # Keepalived starts on the node (BACKUP first): the stack stays up
+    assert hook.sync(node, state, config) == 'backup' and node.actions == ['up']
+    # the promotion finds it running: no restart
+    node.vip_answers = [True]
+    assert hook.sync(node, state, config) == 'master' and node.actions == ['up']
+    assert state.read()['prestarted_at'] == 0
+    assert 'started ahead of a planned switchover' in pathlib.Path(config['log_file']).read_text()
+
+
+def test_prestart_is_refused_where_a_promotion_would_be(guarded, state):
+    node = FakeNode([False], [], isolated='no witness answers (10.0.0.1)')
+    with pytest.raises(hook.HookError, match='prestart refused: no witness answers'):
+        hook.prestart(node, state, guarded)
+    assert node.actions == [] and not state.read().get('prestarted_at')
+
+
+def test_a_prestart_that_no_promotion_followed_is_taken_down(config, state, monkeypatch):
+    scheduled = []
+    monkeypatch.setattr(hook, 'schedule_sync', lambda cfg, why, run=None: scheduled.append(why))
+    state.update(role='backup', prestarted_at=1000.0)
+    node = FakeNode([False], RUNNING)
+    assert hook.health(node, state, config, now=1010.0)[0] is True and scheduled == []
+    assert hook.health(node, state, config, now=1031.0)[0] is True and scheduled == ['prestart window over']
+    assert state.read()['prestarted_at'] == 0
+    # and the sync that follows takes the stack down, as on any BACKUP
+    assert hook.sync(node, state, config) == 'backup' and node.actions == ['down']
+
+
+def test_the_default_standby_is_warm_a_demotion_stops_and_keeps_the_containers(warm, state):
+    assert warm['standby'] == 'warm'
+    state.update(role='master')
+    node = FakeNode([False], RUNNING)
+    assert hook.sync(node, state, warm) == 'backup'
+    assert node.actions == ['stop'] and len(node.stack) == 3
+    assert all(c['state'] == 'exited' for c in node.stack)
+    assert 'stopped, 3 container(s) kept for a warm start, 0 container(s) running' in pathlib.Path(warm['log_file']).read_text()
+    # the promotion starts them (up --no-recreate): no create, no pull
+    node.vip_answers = [True]
+    assert hook.sync(node, state, warm) == 'master' and node.actions == ['stop', 'up']
+
+
+def test_a_warm_backup_never_creates_from_a_hook(warm, state):
+    # nothing created yet (a node that never ran the stack): the hook leaves
+    # creating to the role at deploy, where an image pull belongs
+    node = FakeNode([False], [])
+    assert hook.sync(node, state, warm) == 'backup' and node.actions == []
+
+
+def test_a_warm_backup_that_cannot_stop_fails_loudly(warm, state):
+    node = FakeNode([False], RUNNING)
+    node.compose = lambda args: node.actions.append(args[0])  # a stop that leaves everything running
+    with pytest.raises(hook.HookError, match='not standby'):
+        hook.sync(node, state, warm)
+
+
+def test_the_grace_period_ends_once_the_stack_was_healthy(config, state):
+    # promoted 5 s ago: a stack still starting is excused ...
+    state.update(vrrp_state='MASTER', vrrp_state_at=995.0, promoted_at=995.0)
+    starting = FakeNode([True], RUNNING, dead={'netsocs-caddy', 'traefik', 'mediamtx'})
+    assert hook.health(starting, state, config, now=1000.0) == (True, 'MASTER in grace period (5s of 30s)')
+    # ... but once it was seen up, a container that dies is handled at once
+    assert hook.health(FakeNode([True], RUNNING), state, config, now=1001.0) == (True, 'MASTER healthy')
+    died = FakeNode([True], RUNNING, dead={'netsocs-caddy'})
+    assert hook.health(died, state, config, now=1002.0) == (True, 'MASTER healthy (restarted in place)')
+    assert died.actions == ['start netsocs-caddy']
+    # a new MASTER term gets its own grace period
+    state.update(promoted_at=2000.0, vrrp_state_at=2000.0)
+    assert 'grace period' in hook.health(starting, state, config, now=2001.0)[1]

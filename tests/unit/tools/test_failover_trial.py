@@ -310,6 +310,14 @@ def test_bounds_follow_the_profile():
     assert trial.bounds(reference, 'start-keepalived', 'node-a', 'node-a', stack=False)['vip_s'] == 9.0
     assert trial.bounds(reference, 'none', 'node-a', 'node-a', stack=False, after_s=20)['vip_s'] == 27.0
     assert trial.bounds(reference, 'no-such-action', 'node-a', 'node-b', stack=False) is None
+    # A dead container moves the VIP after the health check's detection ...
+    assert trial.bounds(fast, 'kill-caddy', 'node-a', 'node-b', stack=False)['vip_s'] == 4.92
+    # ... or is started again in place, within one health interval (the VIP stays).
+    assert trial.bounds(fast, 'kill-caddy', 'node-a', 'node-a', stack=True) == {
+        'vip_s': 2.2, 'client_s': 6.2, 'why': 'one health interval + margin (+ stack start)'}
+    # A planned switchover is bounded as a graceful stop, its return as a preempt.
+    assert trial.bounds(fast, 'switchover', 'node-a', 'node-b', stack=False) == trial.bounds(
+        fast, 'stop-keepalived', 'node-a', 'node-b', stack=False) | {'why': 'skew + margin'}
 
 
 def test_partition_bounds_follow_the_deployed_guard():
@@ -318,10 +326,14 @@ def test_partition_bounds_follow_the_deployed_guard():
     bound = trial.partition_bounds(reference, timers)
     # interval 1 + window 1.2 + margin (1 s + an advert); the guard's rise is 2.
     assert (bound['dual_s'], bound['isolated_vip_s'], bound['isolated_stack_s'], bound['heal_s']) == (4.2, 4.0, 8.0, 12.0)
+    # whole-second adverts: the guard drops a cut-off BACKUP before VRRP would promote it
+    assert bound['isolated_backup_vip_s'] == 0.0
     # A guard that listens longer for adverts lets two holders overlap longer: the bound says so.
     assert trial.partition_bounds(reference, dict(timers, advert_window=3.0))['dual_s'] == 6.0
     fast = {'node-a': profile(150, 3, 0.2, 1, UNICAST), 'node-b': profile(100, 3, 0.2, 1, UNICAST)}
     assert trial.partition_bounds(fast, timers)['dual_s'] == 3.4
+    # 0.2 s adverts outrun the guard: the cut-off BACKUP claims the VIP on its dead link, and is dropped
+    assert trial.partition_bounds(fast, timers)['isolated_backup_vip_s'] == trial.partition_bounds(fast, timers)['isolated_vip_s'] == 3.2
 
 
 def test_a_watch_counts_every_sample_not_only_the_last():

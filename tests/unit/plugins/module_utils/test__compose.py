@@ -52,6 +52,12 @@ def ps(items):
     ('stopped', RUNNING, 3, 'down'),
     ('stopped', [dict(RUNNING[0], State='exited')], 3, 'down'),  # exited containers still go
     ('stopped', [], 3, 'none'),
+    # the warm standby: stop whatever runs, restarts or is paused; else create (or update) the containers
+    ('standby', RUNNING, 3, 'stop'),
+    ('standby', [dict(RUNNING[0], State='restarting')], 3, 'stop'),
+    ('standby', [dict(RUNNING[0], State='paused')], 3, 'stop'),
+    ('standby', [dict(c, State='exited') for c in RUNNING], 3, 'create'),
+    ('standby', [], 3, 'create'),
     ('applied', RUNNING, 3, 'apply'),         # a changed compose file or .env: Compose decides what to recreate
     ('applied', [], 3, 'apply'),
 ])
@@ -69,6 +75,8 @@ def test_compose_args_bound_every_wait():
     assert _compose.compose_args('down', 90) == ['down', '--timeout', '30']
     assert _compose.compose_args('restart', 10) == ['restart', '--timeout', '10']
     assert _compose.compose_args('apply', 90) == ['up', '--detach', '--wait', '--wait-timeout', '90']
+    assert _compose.compose_args('stop', 90) == ['stop', '--timeout', '30']
+    assert _compose.compose_args('create', 90) == ['create']
 
 
 def test_recreated_compares_container_ids():
@@ -81,6 +89,9 @@ def test_recreated_compares_container_ids():
     ('running', RUNNING, True), ('running', PARTIAL, False),
     ('stopped', [], True), ('stopped', [dict(RUNNING[0], State='exited')], False),
     ('restarted', RUNNING, True),
+    # a warm standby keeps its containers, none of them active
+    ('standby', [dict(c, State='exited') for c in RUNNING], True), ('standby', [], True),
+    ('standby', [dict(RUNNING[0], State='exited'), dict(RUNNING[1], State='restarting')], False),
 ])
 def test_reached(wanted, items, ok):
     assert _compose.reached(wanted, ps(items), 3) is ok

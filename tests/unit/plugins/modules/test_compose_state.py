@@ -124,3 +124,29 @@ def test_applied_in_check_mode_acts_not(compose, capsys):
     compose['ps'] = [UP]
     result = run(capsys, state='applied', _ansible_check_mode=True)
     assert result['changed'] is False and compose['actions'] == []
+
+
+EXITED = UP.replace('"State": "running"', '"State": "exited"')
+
+
+def test_standby_stops_what_runs_and_keeps_the_containers(compose, capsys):
+    compose['ps'] = [UP, EXITED]
+    result = run(capsys, state='standby')
+    assert result['changed'] is True and result['action'] == 'stop'
+    assert result['running_after'] == 0 and len(result['services']) == 3
+    assert compose['actions'] == [['stop', '--timeout', '30']]
+
+
+def test_standby_creates_and_reports_only_real_changes(compose, capsys):
+    compose['ps'] = [EXITED]  # up to date: Compose keeps every container
+    result = run(capsys, state='standby')
+    assert result['changed'] is False and result['action'] == 'create' and compose['actions'] == [['create']]
+    compose['ps'], compose['actions'] = ['', EXITED], []  # a fresh BACKUP: created, none started
+    result = run(capsys, state='standby')
+    assert result['changed'] is True and result['running_after'] == 0
+
+
+def test_standby_fails_when_a_container_still_runs(compose, capsys):
+    compose['ps'] = [UP, UP]
+    result = run(capsys, state='standby')
+    assert result['failed'] is True and 'not standby' in result['msg']
