@@ -109,6 +109,11 @@ def table(reports):
     notes = ['', 'Median / max over %s repetitions (%s). VIP: from the fault to node B holding the VIP '
              'alone; client outage: the longest run of failed '
              'GETs through the VIP, one every 100 ms.' % ('/'.join(str(r['reps']) for r in reports), profiles)]
+    for report in reports:
+        unstable = ['rep %d %s' % (s['rep'], s['action']) for s in report['samples'] if s.get('stable') is False]
+        if unstable:
+            notes.append('%s: %d step(s) not stable after reaching their node (a failed request or a holder '
+                         'change in the 2 s after): %s.' % (report['label'], len(unstable), ', '.join(unstable)))
     return '\n'.join(lines + notes) + '\n'
 
 
@@ -139,9 +144,11 @@ class Bench(object):
         if res.returncode != 0:
             raise SystemExit('bench: %s on %s failed: %s' % (action, target, (res.stderr or res.stdout)[-2000:]))
         report = json.loads(res.stdout)
-        if not (report['reached'] and report['stable']) or report.get('action_error'):
-            raise SystemExit('bench: %s on %s: %s did not take over stably: %s'
+        if not report['reached'] or report.get('action_error'):
+            raise SystemExit('bench: %s on %s: %s did not take over: %s'
                              % (action, target, expect, json.dumps(report)[:2000]))
+        # Reached, but a request failed or the holder changed in the settle
+        # time after: counted and shown, not hidden, and the run goes on.
         return report
 
     def run(self):
@@ -153,7 +160,7 @@ class Bench(object):
             for fault, action, target, expect in STEPS:
                 report = self.step(action, target, expect)
                 line = {'rep': rep, 'fault': fault, 'action': action, 'expect': expect}
-                line.update({key: report.get(key) for key in METRICS + ('client_switched_s', 'failed_requests')})
+                line.update({key: report.get(key) for key in METRICS + ('client_switched_s', 'failed_requests', 'stable')})
                 samples.append(line)
                 sys.stderr.write('bench %s rep %d: %s -> %s: VIP %s s, outage %s s\n' % (
                     self.args.label, rep, action, expect, line['vip_moved_s'], line['client_outage_s']))

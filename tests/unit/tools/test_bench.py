@@ -48,3 +48,11 @@ def test_the_table_puts_the_profiles_side_by_side_with_the_ratio():
     assert lines[0].endswith('| outage ratio reference / default |')
     assert '| hard failure | 2.00 / 3.00 | 6.00 / 9.00 | 0.00 | 0.40 / 0.60 | 1.00 / 1.50 | 0.00 | 6.0x |' in lines
     assert 'reference = VRRPv2 1 s, default = VRRPv3 0.2 s' in text
+
+
+def test_a_step_that_was_not_stable_is_named_under_the_table():
+    shaky = report('reference', 1.0, 3.0, 2, 1)
+    shaky['samples'][0].update(stable=False, rep=4, action='unfreeze')
+    text = bench.table([shaky, report('default', 0.2, 0.5, 3, 0.2)])
+    assert 'reference: 1 step(s) not stable after reaching their node' in text and 'rep 4 unfreeze' in text
+    assert 'default: ' not in text.split('repetitions')[-1]
