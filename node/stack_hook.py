@@ -298,10 +298,12 @@ def start_blocked(node, state, config):
     return None
 
 
-def prestarted(state, config, now=None):
-    """Whether a stack started ahead of a planned switchover is still within its window."""
+def prestarted(state, config, now=None, recorded=None):
+    """Whether a stack started ahead of a planned switchover is still within
+    its window (recorded: the state already read, to read it only once)."""
     now = now if now is not None else time.time()
-    return 0 <= now - float(state.read().get('prestarted_at') or 0) < config['prestart_window']
+    recorded = recorded if recorded is not None else state.read()
+    return 0 <= now - float(recorded.get('prestarted_at') or 0) < config['prestart_window']
 
 
 def apply_role(node, state, config, role):
@@ -331,7 +333,7 @@ def apply_role(node, state, config, role):
     if not _compose.reached(wanted, after, config['min_containers']):
         raise HookError('stack is not %s after docker compose %s: %s' % (
             wanted, action, ', '.join('%s=%s' % (c['name'], c['state']) for c in after) or 'no containers'))
-    if wanted != 'running' and wanted != 'restarted' and config['lease']['enabled']:
+    if wanted in ('stopped', 'standby') and config['lease']['enabled']:
         # The stack is down: the other node may take the storage now.
         node.drop_lease()
     state.update(role=role)
@@ -455,8 +457,7 @@ def health(node, state, config, now=None):
                 if not missing:
                     return True, 'MASTER healthy (restarted in place)'
                 refused = 'the start in place did not bring it back'
-            if missing:
-                failure = 'MASTER: critical container(s) not running: %s (%s)' % (', '.join(missing), refused)
+            failure = 'MASTER: critical container(s) not running: %s (%s)' % (', '.join(missing), refused)
         elif missing:
             failure = 'MASTER: critical container(s) not running: %s' % ', '.join(missing)
         elif config['port'] and not node.port_open(config['port']):
@@ -475,7 +476,7 @@ def health(node, state, config, now=None):
             state.update(master_failed_at=now)
             return False, failure
     recorded = state.read()
-    if recorded.get('prestarted_at') and not prestarted(state, config, now):
+    if recorded.get('prestarted_at') and not prestarted(state, config, now, recorded):
         # A planned switchover started the stack here and no promotion
         # followed: a sync takes it down (the BACKUP's rule).
         state.update(prestarted_at=0)
