@@ -38,6 +38,7 @@ the VIP before its MASTER trigger was recorded counts as being promoted.
 Every path comes from the configuration file the role renders.
 """
 
+import concurrent.futures
 import datetime
 import fcntl
 import json
@@ -79,6 +80,8 @@ DEFAULTS = {
     # warm: a BACKUP stops its containers and keeps them (a promotion only
     # starts them); cold: it removes them (docker compose down).
     'standby': 'warm',
+    # A start begins with the critical containers (docker start), then the rest.
+    'critical_first': True,
     # The split-brain guard (_guard.py): off unless the role renders it.
     'guard': {'enabled': False, 'witnesses': [], 'outranked': False, 'peers': [], 'port': 8007,
               'witness_deadline': 1, 'arp_deadline': 1, 'advert_window': 1.2, 'query_timeout': 1},
@@ -306,6 +309,30 @@ def prestarted(state, config, now=None, recorded=None):
     return 0 <= now - float(recorded.get('prestarted_at') or 0) < config['prestart_window']
 
 
+def act(node, config, wanted, action, before):
+    """Run the compose action and check that the project reached `wanted`
+    (the containers after, or HookError). A start begins with the critical
+    containers a warm standby kept (`docker start`, the front door serves
+    sooner); `docker compose up` then starts the rest, in order."""
+    if action == 'up' and config['critical_first']:
+        first = _compose.first_to_start(config['critical_containers'], before)
+        if first:
+            # One `docker start` each, side by side (one command starts them in turn).
+            with concurrent.futures.ThreadPoolExecutor(len(first)) as pool:
+                answers = list(pool.map(lambda name: node.run(['docker', 'start', name], check=False), first))
+            failed = ['%s (%s)' % (name, (res.stderr or '').strip()[:200])
+                      for name, res in zip(first, answers) if res.returncode != 0]
+            log(config['log_file'], 'critical container(s) %s started first%s' % (
+                ', '.join(first), '; failed, docker compose up follows: ' + ', '.join(failed) if failed else ''))
+    if action != 'none':
+        node.compose(_compose.compose_args(action, config['command_timeout']))
+    after = node.containers()
+    if not _compose.reached(wanted, after, config['min_containers']):
+        raise HookError('stack is not %s after docker compose %s: %s' % (
+            wanted, action, ', '.join('%s=%s' % (c['name'], c['state']) for c in after) or 'no containers'))
+    return after
+
+
 def apply_role(node, state, config, role):
     last = state.read().get('role')
     before = node.containers()
@@ -327,12 +354,7 @@ def apply_role(node, state, config, role):
            ' (started ahead of a planned switchover)' if ahead else ''))
     if role == 'master' and last != 'master':
         state.update(promoted_at=time.time(), prestarted_at=0)
-    if action != 'none':
-        node.compose(_compose.compose_args(action, config['command_timeout']))
-    after = node.containers()
-    if not _compose.reached(wanted, after, config['min_containers']):
-        raise HookError('stack is not %s after docker compose %s: %s' % (
-            wanted, action, ', '.join('%s=%s' % (c['name'], c['state']) for c in after) or 'no containers'))
+    after = act(node, config, wanted, action, before)
     if wanted in ('stopped', 'standby') and config['lease']['enabled']:
         # The stack is down: the other node may take the storage now.
         node.drop_lease()
@@ -360,11 +382,7 @@ def prestart(node, state, config):
         action = _compose.decide('running', before, config['min_containers'])
         log(config['log_file'], 'prestart: starting the stack ahead of a planned switchover (%s), for %ss'
             % ('docker compose ' + action if action != 'none' else 'already running', config['prestart_window']))
-        if action != 'none':
-            node.compose(_compose.compose_args(action, config['command_timeout']))
-        after = node.containers()
-        if not _compose.reached('running', after, config['min_containers']):
-            raise HookError('prestart: stack is not running after docker compose %s' % action)
+        after = act(node, config, 'running', action, before)
         log(config['log_file'], 'prestart: stack running, %d container(s)' % _compose.running_count(after))
 
 

@@ -46,8 +46,10 @@ import failover_trial  # noqa: E402
 STEPS = [
     ('graceful stop', 'stop-keepalived', 'node-a', 'node-b'),
     ('preempt', 'start-keepalived', 'node-a', 'node-a'),
-    ('hard failure', 'freeze', 'node-a', 'node-b'),
+    ('hard failure, node frozen', 'freeze', 'node-a', 'node-b'),
     (None, 'unfreeze', 'node-a', 'node-a'),
+    ('hard failure, link down', 'link-down', 'node-a', 'node-b'),
+    (None, 'link-up', 'node-a', 'node-a'),
     ('stack failure, restarted in place', 'kill-caddy', 'node-a', 'node-a'),
     ('stack failure again, moved', 'kill-caddy', 'node-a', 'node-b'),
     (None, 'clear-holdoff', 'node-a', 'node-a'),

@@ -74,6 +74,10 @@ ACTIONS = {
     'flap': ('flap', None),
     'freeze': ('pause', None),
     'unfreeze': ('unpause', None),
+    # The node's interface down (a cut cable: no VRRP, no ARP, no client),
+    # then up with the routes that going down deleted.
+    'link-down': ('link', 'down'),
+    'link-up': ('link', 'up'),
     'none': ('none', None),
     'watch': ('none', None),
 }
@@ -135,6 +139,8 @@ def bounds(profiles, action, target, expect, stack, after_s=0.0, cycles=1):
     rise = (health['rise'] + 1) * health['interval']
     margin = MARGIN_S + adv
     starting = profiles[target]['startup_delay'] + rise + 2 * adv  # keepalived (re)starts, then preempts
+    guard = profiles[target]['guard'] or {'interval': 0.0, 'rise': 0.0}
+    relink = (guard['rise'] + 1) * guard['interval'] + rise + 2 * adv
     vip = {
         'stop-keepalived': (skew + margin, 'skew + margin'),
         'switchover': (skew + margin, 'skew + margin'),
@@ -143,6 +149,9 @@ def bounds(profiles, action, target, expect, stack, after_s=0.0, cycles=1):
         'freeze': (3 * adv + skew + margin, '3 adverts + skew + margin'),
         'start-keepalived': (starting + margin, 'startup delay + health rise + 2 adverts + margin'),
         'unfreeze': (2 * adv + margin, '2 adverts + margin'),
+        'link-down': (3 * adv + skew + margin, '3 adverts + skew + margin'),
+        # FAULT while the link was down: the guard passes again, then it preempts
+        'link-up': (relink + margin, 'guard rise + health rise + 2 adverts + margin'),
         'kill-caddy': (detect + 3 * adv + skew + margin, 'health detection + 3 adverts + skew + margin'),
         'break-health': (detect + 3 * adv + skew + margin, 'health detection + 3 adverts + skew + margin'),
         'break-storage': (detect + 3 * adv + skew + margin, 'health detection + 3 adverts + skew + margin'),
@@ -550,6 +559,8 @@ class Trial(object):
                 res = container.exec_run(step)
                 if res.exit_code != 0:
                     raise RuntimeError('%s failed: %s' % (' '.join(step), res.output.decode()))
+        elif kind == 'link':
+            self.link(container, command)
         elif kind == 'flap':
             self.flap(container)
         elif kind == 'pause':
@@ -560,6 +571,26 @@ class Trial(object):
             container.unpause()
             with self.lock:
                 self.frozen.discard(self.args.target)
+
+    def link(self, container, state):
+        """The target's interface down or up. Down deletes its routes: they
+        are kept on the controller and put back once the link is up."""
+        iface = self.args.interface
+        saved = Path('/tmp/netsocs-trial-routes-%s.json' % self.args.target)
+        if state == 'down':
+            res = container.exec_run(['ip', '-j', 'route', 'show', 'dev', iface])
+            if res.exit_code != 0:
+                raise RuntimeError('ip route show failed: %s' % res.output.decode())
+            saved.write_text(res.output.decode())
+        commands = [['ip', 'link', 'set', 'dev', iface, state]]
+        if state == 'up' and saved.exists():
+            commands += drill.route_commands(saved.read_text(), iface)
+        for command in commands:
+            res = container.exec_run(command)
+            if res.exit_code != 0:
+                raise RuntimeError('%s failed: %s' % (' '.join(command), res.output.decode()))
+        if state == 'up':
+            saved.unlink(missing_ok=True)
 
     def first_failure(self, after, deadline):
         """When the first request sent after `after` failed (or `after`, if none

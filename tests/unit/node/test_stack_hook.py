@@ -61,13 +61,15 @@ class FakeNode(object):
         return name not in self.dead and any(c['name'] == name for c in self.stack)
 
     def run(self, args, timeout=None, check=True):
-        # `docker start NAME`: a container that died starts again; one that was removed does not
+        # `docker start NAME...`: a container that died or was stopped starts
+        # again; one that was removed does not
         assert args[:2] == ['docker', 'start'], args
-        self.actions.append('start ' + args[2])
-        if any(c['name'] == args[2] for c in self.stack):
-            self.dead.discard(args[2])
-            return Answer(0)
-        return Answer(1, stderr='No such container: %s' % args[2])
+        self.actions.append('start ' + ' '.join(args[2:]))
+        missing = [name for name in args[2:] if not any(c['name'] == name for c in self.stack)]
+        for name in args[2:]:
+            self.dead.discard(name)
+        self.stack = [dict(c, state='running') if c['name'] in args[2:] else c for c in self.stack]
+        return Answer(1, stderr='No such container: %s' % missing[0]) if missing else Answer(0)
 
     def port_open(self, port):
         return self.port
@@ -580,9 +582,38 @@ def test_the_default_standby_is_warm_a_demotion_stops_and_keeps_the_containers(w
     assert node.actions == ['stop'] and len(node.stack) == 3
     assert all(c['state'] == 'exited' for c in node.stack)
     assert 'stopped, 3 container(s) kept for a warm start, 0 container(s) running' in pathlib.Path(warm['log_file']).read_text()
-    # the promotion starts them (up --no-recreate): no create, no pull
+    # the promotion starts them: the critical ones first (docker start, in the
+    # configured order), then the rest (up --no-recreate); no create, no pull
     node.vip_answers = [True]
-    assert hook.sync(node, state, warm) == 'master' and node.actions == ['stop', 'up']
+    assert hook.sync(node, state, warm) == 'master'
+    assert node.actions[0] == 'stop' and node.actions[-1] == 'up'
+    assert sorted(node.actions[1:-1]) == ['start netsocs-caddy', 'start traefik']
+    assert 'critical container(s) netsocs-caddy, traefik started first\n' in pathlib.Path(warm['log_file']).read_text()
+
+
+def test_critical_first_can_be_turned_off(warm, state):
+    state.update(role='backup')
+    node = FakeNode([True], [dict(c, state='exited') for c in RUNNING])
+    assert hook.sync(node, state, dict(warm, critical_first=False)) == 'master' and node.actions == ['up']
+
+
+def test_a_critical_container_that_does_not_start_first_leaves_it_to_compose(warm, state):
+    # the start fails (say, the port is taken): logged, and `docker compose
+    # up` starts the project and is the one whose result counts
+    state.update(role='backup')
+    node = FakeNode([True], [dict(c, state='exited') for c in RUNNING])
+    node.run = lambda args, timeout=None, check=True: (node.actions.append(' '.join(args[1:])),
+                                                       Answer(int(args[2] == 'traefik'), stderr='port is already allocated'))[1]
+    assert hook.sync(node, state, warm) == 'master'
+    assert sorted(node.actions[:-1]) == ['start netsocs-caddy', 'start traefik'] and node.actions[-1] == 'up'
+    assert 'netsocs-caddy, traefik started first; failed, docker compose up follows: traefik (port is already allocated)' in \
+        pathlib.Path(warm['log_file']).read_text()
+
+
+def test_a_stack_already_running_at_promotion_is_restarted_not_started_first(warm, state):
+    state.update(role='backup')
+    node = FakeNode([True], RUNNING)
+    assert hook.sync(node, state, warm) == 'master' and node.actions == ['restart']
 
 
 def test_a_warm_backup_never_creates_from_a_hook(warm, state):

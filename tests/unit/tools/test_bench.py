@@ -23,8 +23,8 @@ def report(label, vip, outage, version, advert):
 
 
 def test_every_reported_fault_is_a_step_and_each_step_has_a_node():
-    assert bench.FAULTS == ['graceful stop', 'preempt', 'hard failure', 'stack failure, restarted in place',
-                            'stack failure again, moved', 'planned switchover']
+    assert bench.FAULTS == ['graceful stop', 'preempt', 'hard failure, node frozen', 'hard failure, link down',
+                            'stack failure, restarted in place', 'stack failure again, moved', 'planned switchover']
     assert all(expect in ('node-a', 'node-b') for _fault, _action, _target, expect in bench.STEPS)
 
 
@@ -46,7 +46,7 @@ def test_the_table_puts_the_profiles_side_by_side_with_the_ratio():
     lines = text.splitlines()
     assert lines[0].startswith('| fault | reference: VIP (s) | reference: client outage (s)')
     assert lines[0].endswith('| outage ratio reference / default |')
-    assert '| hard failure | 2.00 / 3.00 | 6.00 / 9.00 | 0.00 | 0.40 / 0.60 | 1.00 / 1.50 | 0.00 | 6.0x |' in lines
+    assert '| hard failure, link down | 2.00 / 3.00 | 6.00 / 9.00 | 0.00 | 0.40 / 0.60 | 1.00 / 1.50 | 0.00 | 6.0x |' in lines
     assert 'reference = VRRPv2 1 s, default = VRRPv3 0.2 s' in text
 
 

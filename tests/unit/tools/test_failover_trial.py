@@ -344,3 +344,13 @@ def test_a_watch_counts_every_sample_not_only_the_last():
     assert report['held_vip_s'] == {'node-a': 2.6, 'node-b': 0.3}
     assert report['ran_stack_s'] == {'node-a': 2.9, 'node-b': 0.3}
     assert samples[-1]['holders']['node-b'] is False  # the last sample alone would show nothing
+
+
+def test_a_cut_link_is_bounded_as_a_frozen_node_and_its_return_by_the_guard():
+    fast = {'node-a': profile(150, 3, 0.2, 1, UNICAST), 'node-b': profile(100, 3, 0.2, 1, UNICAST)}
+    assert trial.bounds(fast, 'link-down', 'node-a', 'node-b', stack=False)['vip_s'] == trial.bounds(
+        fast, 'freeze', 'node-a', 'node-b', stack=False)['vip_s']
+    # FAULT while cut off: the guard's rise (2 runs, 1 s apart) and the health
+    # check's, 2 adverts, the margin (1 s + an advert)
+    assert trial.bounds(fast, 'link-up', 'node-a', 'node-a', stack=False) == {
+        'vip_s': 7.6, 'client_s': 7.6, 'why': 'guard rise + health rise + 2 adverts + margin'}

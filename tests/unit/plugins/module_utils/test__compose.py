@@ -95,3 +95,15 @@ def test_recreated_compares_container_ids():
 ])
 def test_reached(wanted, items, ok):
     assert _compose.reached(wanted, ps(items), 3) is ok
+
+
+@pytest.mark.parametrize('items, first', [
+    ([dict(c, State='exited') for c in RUNNING], ['netsocs-caddy', 'traefik']),  # a warm standby: configured order
+    ([dict(c, State='created') for c in RUNNING], ['netsocs-caddy', 'traefik']),  # created at deploy, never run
+    (PARTIAL, ['netsocs-caddy']),                                                # traefik runs already
+    (RUNNING, []),
+    ([], []),                                                                     # a cold standby: Compose creates
+    ([dict(RUNNING[0], State='paused')], []),                                     # paused is not a start's job
+])
+def test_first_to_start(items, first):
+    assert _compose.first_to_start(['netsocs-caddy', 'traefik'], ps(items)) == first
