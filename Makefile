@@ -115,6 +115,9 @@ LAB_CLI_VALUES := -e keepalived_unicast=false -e keepalived_preempt=true -e keep
   -e nfs_server_ganesha_graceless=true -e nfs_server_ganesha_allow_io_flusher_fail=true
 LAB_DEPLOY = ansible-playbook site.yml -i inventories/lab/hosts.yml $(LAB_CLI_VALUES)
 lab: setup
+	@# Molecule's record of a lab whose containers are gone (removed by hand,
+	@# a reboot, an interrupted run) would skip creating them: forget it.
+	docker inspect node-a node-b > /dev/null 2>&1 || molecule reset --scenario-name lab
 	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule create --scenario-name lab
 	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule prepare --scenario-name lab
 	$(LAB_DEPLOY)
