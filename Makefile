@@ -54,7 +54,7 @@ image: docker
 lint: $(VENV)/.installed
 	ansible-lint --offline --profile production
 	# every plugin's documentation must render
-	for m in vip_status compose_state; do ansible-doc netsocs.failover.$$m > /dev/null; done
+	for m in vip_status compose_state node_files; do ansible-doc netsocs.failover.$$m > /dev/null; done
 	ansible-doc -t filter netsocs.failover.in_network > /dev/null
 	ansible-doc -t test netsocs.failover.ipv4 > /dev/null
 	ansible-doc -t filter netsocs.failover.node_address > /dev/null

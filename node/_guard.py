@@ -25,6 +25,9 @@ The second path is what tells a live peer that lost VRRP from a hung one: a
 node whose user space is frozen still answers ARP from its kernel, but neither
 sends adverts nor answers the query, so its peer keeps serving.
 
+The responder also serves a handover request (`request_handover`): a MASTER
+whose Keepalived is being stopped asks its peer to start the stack first.
+
 `decide` is pure; the probes around it only run commands with deadlines, so a
 hung network never blocks the guard beyond its Keepalived timeout.
 """
@@ -209,14 +212,75 @@ def ask_peer(peers, port, timeout, tries=2):
         sock.close()
 
 
-def respond(port, peers, answer, sock=None):
-    """Serve the status query to the peers, forever: `answer()` gives the bytes."""
+HANDOVER = b'handover?'
+
+
+def respond(port, peers, answer, handover=None, sock=None):
+    """Serve the peers, forever. A status query gets `answer()` (bytes). A
+    handover request (HANDOVER, when `handover` is given) is acknowledged at
+    once; `handover()` then runs in its own thread, one at a time (a repeated
+    request is only acknowledged), and its (ready, reason) is sent as a
+    second answer, while status queries go on being answered."""
     sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(('0.0.0.0', port))
+    busy = threading.Lock()
+
+    def serve(to):
+        try:
+            ready, reason = handover()
+        finally:
+            busy.release()
+        sock.sendto(json.dumps({'handover': 'ready' if ready else 'refused', 'reason': reason}).encode(), to)
+
     while True:
-        _query, (source, source_port) = sock.recvfrom(512)
-        if source in peers:
-            sock.sendto(answer(), (source, source_port))
+        query, source = sock.recvfrom(512)
+        if source[0] not in peers:
+            continue
+        if query == HANDOVER and handover is not None:
+            sock.sendto(json.dumps({'handover': 'accepted'}).encode(), source)
+            if busy.acquire(blocking=False):
+                threading.Thread(target=serve, args=(source,), daemon=True).start()
+        else:
+            sock.sendto(answer(), source)
+
+
+def request_handover(peers, port, ack_timeout, timeout, sock=None, clock=time.monotonic):
+    """Ask the peer's responder to start its stack ahead of this node's stop:
+    (ready, reason). The request is sent twice within ack_timeout; a peer that
+    acknowledges has `timeout` seconds (from the request) to answer ready or
+    refused. No acknowledgement, no answer in time or a refusal: not ready."""
+    sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    start = clock()
+    accepted, resend = None, start
+    try:
+        while True:
+            now = clock()
+            end = start + (timeout if accepted else ack_timeout)
+            if now >= end:
+                return False, ('%s acknowledged but gave no answer within %ss' % (accepted, timeout) if accepted
+                               else 'no peer acknowledged within %ss' % ack_timeout)
+            if not accepted and now >= resend:
+                for peer in peers:
+                    try:
+                        sock.sendto(HANDOVER, (peer, port))
+                    except OSError:  # no route: that peer cannot answer
+                        continue
+                resend = now + ack_timeout / 2.0
+            sock.settimeout(max(0.01, min(end, resend if not accepted else end) - now))
+            try:
+                data, (source, _port) = sock.recvfrom(4096)
+                reply = json.loads(data.decode()) if source in peers else {}
+            except (socket.timeout, ValueError):
+                continue
+            except OSError:  # ICMP port unreachable: no responder (yet)
+                continue
+            answer = reply.get('handover') if isinstance(reply, dict) else None
+            if answer == 'accepted':
+                accepted = source
+            elif answer in ('ready', 'refused'):
+                return answer == 'ready', '%s: %s' % (source, reply.get('reason') or answer)
+    finally:
+        sock.close()
 
 
 # ---------------------------------------------------------------- the storage lease

@@ -25,6 +25,10 @@
                                about to take over: start its stack while it is
                                still BACKUP (kept for prestart_window seconds),
                                so that the promotion finds it running
+    stack-hook handover        Keepalived's ExecStop: a MASTER being stopped on
+                               purpose asks the peer's responder to prestart,
+                               and waits (handover.timeout at most) before
+                               Keepalived gives the VIP up
 
 The current role is read, not remembered: the node is MASTER exactly when it
 holds the VIP. Keepalived runs notify scripts asynchronously and in no
@@ -75,13 +79,16 @@ DEFAULTS = {
     # up to `max` times in `window` seconds; past that (or when the start
     # fails) the health check fails and the VIP moves. max 0: always move.
     'restart_in_place': {'max': 1, 'window': 300},
-    # Seconds a stack started ahead of a planned switchover may run on a BACKUP.
+    # Seconds a stack started ahead (a switchover, a handover) may run on a BACKUP.
     'prestart_window': 30,
     # warm: a BACKUP stops its containers and keeps them (a promotion only
     # starts them); cold: it removes them (docker compose down).
     'standby': 'warm',
     # A start begins with the critical containers (docker start), then the rest.
     'critical_first': True,
+    # A MASTER whose Keepalived is stopped on purpose has the peer prestart
+    # first (needs the guard's responder; never with the storage lease).
+    'handover': {'enabled': False, 'timeout': 20},
     # The split-brain guard (_guard.py): off unless the role renders it.
     'guard': {'enabled': False, 'witnesses': [], 'outranked': False, 'peers': [], 'port': 8007,
               'witness_deadline': 1, 'arp_deadline': 1, 'advert_window': 1.2, 'query_timeout': 1},
@@ -302,7 +309,7 @@ def start_blocked(node, state, config):
 
 
 def prestarted(state, config, now=None, recorded=None):
-    """Whether a stack started ahead of a planned switchover is still within
+    """Whether a stack started ahead (a switchover, a handover) is still within
     its window (recorded: the state already read, to read it only once)."""
     now = now if now is not None else time.time()
     recorded = recorded if recorded is not None else state.read()
@@ -343,7 +350,7 @@ def apply_role(node, state, config, role):
         log(config['log_file'], 'sync: node is MASTER but %s: the stack stays down' % blocked)
         role = 'blocked'
     ahead = role in ('master', 'backup') and prestarted(state, config)
-    # A stack started ahead of a planned switchover: the promotion keeps it
+    # A stack started ahead (a switchover, a handover): the promotion keeps it
     # running (no restart), and a BACKUP leaves it up until its window ends.
     wanted, action = plan(role, 'master' if ahead else last, before, config['min_containers'], config['standby'])
     if ahead and role == 'backup':
@@ -351,7 +358,7 @@ def apply_role(node, state, config, role):
     log(config['log_file'], 'sync: node is %s (was %s), %d container(s) running: %s%s'
         % (role.upper(), (last or 'unknown').upper(), _compose.running_count(before),
            'nothing to do' if action == 'none' else 'docker compose ' + action,
-           ' (started ahead of a planned switchover)' if ahead else ''))
+           ' (started ahead: a switchover or a handover)' if ahead else ''))
     if role == 'master' and last != 'master':
         state.update(promoted_at=time.time(), prestarted_at=0)
     after = act(node, config, wanted, action, before)
@@ -365,11 +372,11 @@ def apply_role(node, state, config, role):
         _compose.running_count(after)))
 
 
-def prestart(node, state, config):
-    """Start the stack on a BACKUP about to take over in a planned switchover.
-    Refused where the guard or the lease would refuse a promotion. The
-    promotion that follows keeps the stack (no restart); if none follows
-    within prestart_window, the health check has a sync take it down."""
+def prestart(node, state, config, why='a planned switchover'):
+    """Start the stack on a BACKUP about to take over (`why`). Refused where
+    the guard or the lease would refuse a promotion. The promotion that
+    follows keeps the stack (no restart); if none follows within
+    prestart_window, the health check has a sync take it down."""
     with StackLock(config, config['lock_timeout']):
         if node.is_master():
             log(config['log_file'], 'prestart: this node holds the VIP already: nothing to do')
@@ -380,10 +387,58 @@ def prestart(node, state, config):
         state.update(prestarted_at=time.time())
         before = node.containers()
         action = _compose.decide('running', before, config['min_containers'])
-        log(config['log_file'], 'prestart: starting the stack ahead of a planned switchover (%s), for %ss'
-            % ('docker compose ' + action if action != 'none' else 'already running', config['prestart_window']))
+        log(config['log_file'], 'prestart: starting the stack ahead of %s (%s), for %ss'
+            % (why, 'docker compose ' + action if action != 'none' else 'already running', config['prestart_window']))
         after = act(node, config, 'running', action, before)
         log(config['log_file'], 'prestart: stack running, %d container(s)' % _compose.running_count(after))
+
+
+def handover_skipped(config):
+    """Why this node neither asks for nor grants a handover, or None."""
+    if not config['handover']['enabled']:
+        return 'handover is off'
+    if not config['guard']['enabled']:
+        return 'the guard, and so its responder, is off'
+    if config['lease']['enabled']:
+        return 'the storage lease allows one stack at a time'
+    return None
+
+
+def handover(node, config, request=_guard.request_handover):
+    """Keepalived is being stopped on purpose (its unit's ExecStop runs this
+    before the stop): a MASTER asks the peer to start its stack first, so that
+    clients wait only for the VIP to move, not for a start. Bounded by
+    handover.timeout; whatever the answer, Keepalived stops next."""
+    skipped = handover_skipped(config)
+    if skipped or not node.is_master():
+        if skipped:
+            log(config['log_file'], 'handover: keepalived stopping; no handover: %s' % skipped)
+        return False
+    guard = config['guard']
+    started = time.monotonic()
+    ready, reason = request(guard['peers'], guard['port'], guard['query_timeout'], config['handover']['timeout'])
+    log(config['log_file'], 'handover: keepalived stopping on the MASTER; after %.1f s the peer %s (%s)' % (
+        time.monotonic() - started,
+        'runs the stack' if ready else 'has not started its stack (it starts it once promoted)', reason))
+    return ready
+
+
+def grant_handover(node, state, config):
+    """The peer's Keepalived is stopping (a handover request, in the
+    responder): prestart when this node is the BACKUP that takes over.
+    (ready, reason)."""
+    skipped = handover_skipped(config)
+    if skipped:
+        return False, skipped
+    vrrp = _read_state(os.path.join(config['state_dir'], 'vrrp-state.json'))
+    if vrrp != 'BACKUP':
+        return False, 'not BACKUP (Keepalived reports %s)' % (vrrp or 'nothing')
+    try:
+        prestart(node, state, config, why="the peer's graceful stop (handover)")
+    except HookError as exc:
+        log(config['log_file'], 'ERROR handover: %s' % exc)
+        return False, str(exc)
+    return True, 'stack running'
 
 
 class StackLock(object):
@@ -647,9 +702,9 @@ def schedule_sync(config, why, run=subprocess.run):
 
 def main(argv):
     if not argv or argv[0] not in ('trigger', 'sync', 'health', 'guard', 'respond', 'lease', 'boot', 'clear-holdoff',
-                                   'prestart'):
+                                   'prestart', 'handover'):
         sys.stderr.write('usage: stack-hook trigger STATE | sync | health | guard | respond | lease | boot | '
-                         'clear-holdoff | prestart\n')
+                         'clear-holdoff | prestart | handover\n')
         return 2
     try:
         config = load_config()
@@ -683,11 +738,13 @@ def main(argv):
             signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
             return hold_lease(node, state, config, stop=lambda: bool(stopping))
         elif argv[0] == 'respond':
-            # The guard's second path: tell the peer whether this node holds the VIP.
+            # The guard's second path: tell the peer whether this node holds
+            # the VIP; and take its stack over ahead when it hands over.
             vrrp_file = os.path.join(config['state_dir'], 'vrrp-state.json')
             _guard.respond(config['guard']['port'], config['guard']['peers'],
                            lambda: _guard.status_reply(socket.gethostname(), node.is_master(),
-                                                       _read_state(vrrp_file)))
+                                                       _read_state(vrrp_file)),
+                           handover=lambda: grant_handover(node, state, config))
         elif argv[0] == 'clear-holdoff':
             # The operator fixed this node's stack: allow failback now, and
             # restarts in place again.
@@ -695,6 +752,8 @@ def main(argv):
             log(config['log_file'], 'clear-holdoff: failback hold-off and restart-in-place count lifted by the operator')
         elif argv[0] == 'prestart':
             prestart(node, state, config)
+        elif argv[0] == 'handover':
+            handover(node, config)
         elif argv[0] == 'boot':
             log(config['log_file'], 'boot: taking the stack down before keepalived starts')
             state.update(prestarted_at=0)

@@ -89,8 +89,9 @@ def decide(wanted, containers, min_running):
 def first_to_start(critical, containers):
     """The critical containers to `docker start` before `docker compose up`
     on a promotion: those that exist and do not run (a warm standby's), in
-    the configured order. One `docker start` serves the port in ~0.4 s, where
-    `up --wait` takes ~1.3 s for the whole project (measured, Compose 2.x)."""
+    the configured order. The hook starts them side by side, one `docker
+    start` each (~0.4 s), where `up --wait` takes ~1.3 s for the whole
+    project (measured, Compose 2.x); clients got through ~0.2 s sooner."""
     idle = {c['name'] for c in containers if c['state'] not in ACTIVE}
     return [name for name in critical if name in idle]
 

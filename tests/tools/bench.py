@@ -141,7 +141,7 @@ class Bench(object):
     def step(self, action, target, expect):
         argv = [sys.executable, str(TOOLS / 'failover_trial.py'), '--vip', self.args.vip,
                 '--nodes', ','.join(self.args.nodes), '--action', action, '--target', target,
-                '--expect', expect, '--stack', '--timeout', str(self.args.timeout)] + self.confs()
+                '--expect', expect, '--stack', '--handover', '--timeout', str(self.args.timeout)] + self.confs()
         res = subprocess.run(argv, capture_output=True, text=True, check=False)
         if res.returncode != 0:
             raise SystemExit('bench: %s on %s failed: %s' % (action, target, (res.stderr or res.stdout)[-2000:]))

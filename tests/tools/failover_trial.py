@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -94,6 +95,9 @@ IN_PLACE = {'kill-caddy': 3.0}
 # the client gets the stack's start on top (the stand-in stack: 4 containers).
 MARGIN_S = 1.0
 STACK_START_S = 4.0
+# Two stacks may run this long in a failover: the new MASTER starts its own
+# while the old one's hook is still taking its own down.
+DUAL_STACK_S = 3.0
 
 
 def parse_profile(conf):
@@ -123,14 +127,21 @@ def parse_profile(conf):
     }
 
 
-def bounds(profiles, action, target, expect, stack, after_s=0.0, cycles=1):
+def bounds(profiles, action, target, expect, stack, after_s=0.0, cycles=1, handover_s=None, unstarted=0):
     """The longest a trial may take, from the profile: {'vip_s', 'client_s',
     'why'}. What VRRP makes inevitable (RFC 5798: a BACKUP declares the MASTER
     down after 3 adverts plus its skew, (256 - priority) / 256 of an advert; a
     MASTER that stops sends priority 0 and the BACKUP takes over after its
     skew), the health check's detection (fall runs, each up to an interval
     apart) and recovery (rise runs), plus MARGIN_S and one advert for a loaded
-    host; the client also waits for the stack to start."""
+    host; the client also waits for the stack to start. Where the taker starts
+    its stack before the VIP moves the VIP waits for that start instead, and
+    the client only for the VIP: a switchover's prestart is allowed
+    STACK_START_S; a graceful stop's handover (the docker_stack role's
+    default) takes what the stopping node logged it took (`handover_s`, all
+    of a flap's handovers together), at most STACK_START_S each; when a
+    handover did not get the peer's stack started (`unstarted`), the client
+    waits for that start too."""
     taker = profiles[expect]
     adv = taker['advert_int']
     skew = (256 - taker['priority']) / 256.0 * adv
@@ -161,14 +172,36 @@ def bounds(profiles, action, target, expect, stack, after_s=0.0, cycles=1):
         'flap': (cycles * (skew + starting + 2 * margin) + margin,
                  '%d x (skew + startup delay + health rise + 2 adverts + 2 margins) + margin' % cycles),
     }
+    ahead = {'switchover': STACK_START_S, 'switchover-back': STACK_START_S}
+    if handover_s is not None:
+        ahead.update({'stop-keepalived': min(handover_s, STACK_START_S), 'flap': min(handover_s, cycles * STACK_START_S)})
     if action == 'kill-caddy' and expect == target:
         # restarted in place: the health check's next run starts it again
         vip['kill-caddy'] = (health['interval'] + margin, 'one health interval + margin')
     if action not in vip:
         return None
     limit, why = vip[action]
+    dual_stack = DUAL_STACK_S + (min(ahead[action], STACK_START_S) if action in ahead and stack else 0.0)
+    if action in ahead and stack:
+        limit = limit + ahead[action]
+        why += (' + stack start ahead' if action.startswith('switchover')
+                else ' + the handover as logged (%.1f s, at most %d s each)' % (ahead[action], STACK_START_S))
+        client = limit + (STACK_START_S if unstarted else 0.0)
+        return {'vip_s': round(limit, 2), 'client_s': round(client, 2), 'dual_stack_s': round(dual_stack, 2),
+                'why': why + (' (+ stack start: %d handover(s) without it)' % unstarted if unstarted else '')}
     client = limit + (STACK_START_S if stack else 0.0)
-    return {'vip_s': round(limit, 2), 'client_s': round(client, 2), 'why': why + (' (+ stack start)' if stack else '')}
+    return {'vip_s': round(limit, 2), 'client_s': round(client, 2), 'dual_stack_s': round(dual_stack, 2),
+            'why': why + (' (+ stack start)' if stack else '')}
+
+
+HANDOVER = re.compile(r'handover: keepalived stopping on the MASTER; after ([0-9.]+) s the peer (runs the stack)?')
+
+
+def handovers(lines):
+    """What the stopping node's log says of its handovers: (seconds they took
+    together, how many did not get the peer's stack started)."""
+    found = [match for match in map(HANDOVER.search, lines or []) if match]
+    return round(sum(float(match.group(1)) for match in found), 2), sum(1 for match in found if not match.group(2))
 
 
 def partition_bounds(profiles, timers):
@@ -486,6 +519,28 @@ class Trial(object):
                 result[name] = None
         return result
 
+    def log_marks(self):
+        """Where each node's transition log ends now (read through /proc, so a frozen node too)."""
+        marks = {}
+        for name, pid in self.pids.items():
+            try:
+                marks[name] = os.path.getsize('/proc/%d/root%s' % (pid, LOG_FILE))
+            except OSError:
+                marks[name] = 0
+        return marks
+
+    def logs_since(self, marks, limit=60):
+        """The lines each node's transition log gained since `marks` (the last `limit`), or None."""
+        result = {}
+        for name, pid in self.pids.items():
+            try:
+                with open('/proc/%d/root%s' % (pid, LOG_FILE), 'rb') as handle:
+                    handle.seek(marks.get(name, 0))
+                    result[name] = handle.read().decode(errors='replace').splitlines()[-limit:]
+            except OSError:
+                result[name] = None
+        return result
+
     def stacks(self):
         """Running containers of the stack on each node, read from its nested
         Docker engine through the socket in its file system (no exec); None
@@ -720,6 +775,7 @@ class Trial(object):
             return self.run_partition()
         if self.args.action == 'watch':
             return self.run_watch()
+        marks = self.log_marks()
         before, threads = self.start_probes()
         self.act()
         acted = self.now()
@@ -748,9 +804,15 @@ class Trial(object):
         self.stop_probes(threads)
         report = analyse(self.holder_samples, self.requests, self.args.expect, self.nodes,
                          reached_at, settle_end, since, self.args.stack)
+        logs = self.logs_since(marks)
         if self.profiles:
             report['profile'] = self.profiles
             report['bounds'] = self.bound
+            if self.args.handover and self.bound:
+                report['handover_s'], report['handovers_unstarted'] = handovers(logs.get(self.args.target))
+                report['bounds'] = bounds(self.profiles, self.args.action, self.args.target, self.args.expect,
+                                          self.args.stack, self.args.after, self.args.cycles, report['handover_s'],
+                                          report['handovers_unstarted'])
         report.update({
             'before': before,
             'action': self.args.action, 'target': self.args.target, 'expect': self.args.expect,
@@ -758,6 +820,7 @@ class Trial(object):
             'reached': reached_at is not None,
             'reached_s': round(reached_at, 3) if reached_at is not None else None,
             'timeout_s': self.args.timeout, 'interval_s': self.args.interval,
+            'log': logs,
         })
         return report
 
@@ -777,6 +840,9 @@ def arguments():
     parser.add_argument('--request-timeout', type=float, default=0.3)
     parser.add_argument('--cycles', type=int, default=5, help='fail/recover cycles of --action flap')
     parser.add_argument('--stack', action='store_true', help='the pair runs the stack: sample where, wait for it')
+    parser.add_argument('--handover', action='store_true',
+                        help='a MASTER whose Keepalived stops hands over (docker_stack_handover): its bounds '
+                             'allow the handover the node logs')
     parser.add_argument('--min-containers', type=int, default=3)
     parser.add_argument('--keepalived-conf', action='append', metavar='NODE=PATH',
                         help='each node\'s rendered keepalived.conf: the report gets its profile and time bounds')

@@ -250,3 +250,58 @@ def test_a_refused_status_query_is_no_answer():
     port = probe.getsockname()[1]
     probe.close()
     assert guard.ask_peer(['127.0.0.1'], port, 0.4) is False
+
+
+def _responder(handover):
+    import threading
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(('127.0.0.1', 0))
+    port = server.getsockname()[1]
+    server.close()
+    threading.Thread(target=lambda: guard.respond(port, ['127.0.0.1'], lambda: guard.status_reply('node-b', False, 'BACKUP'),
+                                                  handover=handover), daemon=True).start()
+    import time
+    time.sleep(0.1)
+    return port
+
+
+def test_a_handover_is_acknowledged_then_answered_while_status_queries_go_on():
+    import threading
+    release, calls = threading.Event(), []
+
+    def handover():
+        calls.append(1)
+        release.wait(5)
+        return True, 'stack running'
+
+    port = _responder(handover)
+    result = []
+    asker = threading.Thread(target=lambda: result.append(guard.request_handover(['127.0.0.1'], port, 1, 5)))
+    asker.start()
+    import time
+    time.sleep(0.3)
+    # the prestart runs: the guard's status query is still answered
+    assert guard.ask_peer(['127.0.0.1'], port, 1) is False
+    release.set()
+    asker.join(5)
+    assert result == [(True, '127.0.0.1: stack running')] and calls == [1]
+
+
+def test_a_refused_handover_says_why():
+    port = _responder(lambda: (False, 'not BACKUP (Keepalived reports FAULT)'))
+    assert guard.request_handover(['127.0.0.1'], port, 1, 5) == (False, '127.0.0.1: not BACKUP (Keepalived reports FAULT)')
+
+
+def test_no_responder_no_handover_and_no_long_wait():
+    import time
+    started = time.monotonic()
+    ready, why = guard.request_handover(['127.0.0.1'], 9, 0.4, 20)
+    assert ready is False and why == 'no peer acknowledged within 0.4s'
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_peer_that_acknowledges_but_never_answers_is_waited_for_the_timeout_only():
+    import threading
+    port = _responder(lambda: (threading.Event().wait(3), (True, 'late'))[1])
+    ready, why = guard.request_handover(['127.0.0.1'], port, 1, 0.5)
+    assert ready is False and why == '127.0.0.1 acknowledged but gave no answer within 0.5s'

@@ -552,7 +552,7 @@ def test_prestart_then_promotion_keeps_the_stack_running(config, state):
     node.vip_answers = [True]
     assert hook.sync(node, state, config) == 'master' and node.actions == ['up']
     assert state.read()['prestarted_at'] == 0
-    assert 'started ahead of a planned switchover' in pathlib.Path(config['log_file']).read_text()
+    assert 'started ahead: a switchover or a handover' in pathlib.Path(config['log_file']).read_text()
 
 
 def test_prestart_is_refused_where_a_promotion_would_be(guarded, state):
@@ -643,3 +643,78 @@ def test_the_grace_period_ends_once_the_stack_was_healthy(config, state):
     # a new MASTER term gets its own grace period
     state.update(promoted_at=2000.0, vrrp_state_at=2000.0)
     assert 'grace period' in hook.health(starting, state, config, now=2001.0)[1]
+
+
+# ---------------------------------------------------------------- the handover on a graceful stop
+
+@pytest.fixture
+def handing(guarded):
+    return dict(guarded, handover={'enabled': True, 'timeout': 20})
+
+
+def test_a_stopping_master_asks_the_peer_and_logs_its_answer(handing):
+    asked = []
+
+    def request(peers, port, ack_timeout, timeout):
+        asked.append((peers, port, ack_timeout, timeout))
+        return True, '10.0.0.11: stack running'
+
+    assert hook.handover(FakeNode([True]), handing, request=request) is True
+    assert asked == [(['10.0.0.11'], 8007, 1, 20)]
+    assert 'after 0.0 s the peer runs the stack (10.0.0.11: stack running)' in pathlib.Path(handing['log_file']).read_text()
+
+
+@pytest.mark.parametrize('change, master, why', [
+    ({'handover': {'enabled': False, 'timeout': 20}}, True, 'handover is off'),
+    ({'guard': {'enabled': False}}, True, 'the guard, and so its responder, is off'),
+    ({'lease': {'enabled': True}}, True, 'the storage lease allows one stack at a time'),
+    ({}, False, None),  # a BACKUP being stopped has nothing to hand over
+])
+def test_no_handover_asked(handing, change, master, why):
+    def request(*_args):
+        raise AssertionError('the peer must not be asked')
+    assert hook.handover(FakeNode([master]), dict(handing, **change), request=request) is False
+    log = pathlib.Path(handing['log_file'])
+    assert (why in log.read_text()) if why else not log.exists()
+
+
+def test_a_peer_that_does_not_start_leaves_the_stop_to_go_on(handing):
+    ready = hook.handover(FakeNode([True]), handing, request=lambda *_a: (False, 'no peer acknowledged within 1s'))
+    assert ready is False
+    assert 'the peer has not started its stack (it starts it once promoted)' in pathlib.Path(handing['log_file']).read_text()
+
+
+def write_vrrp(config, vrrp_state):
+    pathlib.Path(config['state_dir'], 'vrrp-state.json').write_text(json.dumps({'state': vrrp_state}))
+
+
+def test_the_backup_grants_a_handover_with_a_prestart_the_promotion_keeps(handing, state):
+    write_vrrp(handing, 'BACKUP')
+    state.update(role='backup')
+    node = FakeNode([False], [])
+    assert hook.grant_handover(node, state, handing) == (True, 'stack running')
+    assert node.actions == ['up'] and state.read()['prestarted_at'] > 0
+    assert "ahead of the peer's graceful stop (handover)" in pathlib.Path(handing['log_file']).read_text()
+    node.vip_answers = [True]
+    assert hook.sync(node, state, handing) == 'master' and node.actions == ['up']
+
+
+@pytest.mark.parametrize('vrrp_state, isolated, expected', [
+    ('FAULT', None, 'not BACKUP (Keepalived reports FAULT)'),
+    (None, None, 'not BACKUP (Keepalived reports nothing)'),
+    ('BACKUP', 'no witness answers (10.0.0.1)', 'prestart refused: no witness answers (10.0.0.1)'),
+])
+def test_a_handover_is_refused_where_a_takeover_could_not_follow(handing, state, vrrp_state, isolated, expected):
+    if vrrp_state:
+        write_vrrp(handing, vrrp_state)
+    node = FakeNode([False], [], isolated=isolated)
+    assert hook.grant_handover(node, state, handing) == (False, expected)
+    assert node.actions == [] and not state.read().get('prestarted_at')
+
+
+def test_a_node_with_the_handover_off_refuses_it(handing, state):
+    write_vrrp(handing, 'BACKUP')
+    node = FakeNode([False], [])
+    assert hook.grant_handover(node, state, dict(handing, handover={'enabled': False, 'timeout': 20})) == (
+        False, 'handover is off')
+    assert node.actions == []

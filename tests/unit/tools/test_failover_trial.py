@@ -301,7 +301,7 @@ def test_bounds_follow_the_profile():
     fast = {'node-a': profile(150, 3, 0.2, 1, UNICAST), 'node-b': profile(100, 3, 0.2, 1, UNICAST)}
     hard = trial.bounds(reference, 'freeze', 'node-a', 'node-b', stack=True)
     # 3 adverts + B's skew (156/256 s) + margin (1 s + an advert); the client: + the stack's start.
-    assert hard == {'vip_s': 5.61, 'client_s': 9.61, 'why': '3 adverts + skew + margin (+ stack start)'}
+    assert hard == {'vip_s': 5.61, 'client_s': 9.61, 'dual_stack_s': 3.0, 'why': '3 adverts + skew + margin (+ stack start)'}
     assert trial.bounds(fast, 'freeze', 'node-a', 'node-b', stack=False)['vip_s'] == 1.92
     # A fast profile that fell back to 1 s adverts is caught: it takes about 3.6 s.
     assert trial.bounds(fast, 'freeze', 'node-a', 'node-b', stack=False)['vip_s'] < 3.0
@@ -314,10 +314,39 @@ def test_bounds_follow_the_profile():
     assert trial.bounds(fast, 'kill-caddy', 'node-a', 'node-b', stack=False)['vip_s'] == 4.92
     # ... or is started again in place, within one health interval (the VIP stays).
     assert trial.bounds(fast, 'kill-caddy', 'node-a', 'node-a', stack=True) == {
-        'vip_s': 2.2, 'client_s': 6.2, 'why': 'one health interval + margin (+ stack start)'}
+        'vip_s': 2.2, 'client_s': 6.2, 'dual_stack_s': 3.0, 'why': 'one health interval + margin (+ stack start)'}
     # A planned switchover is bounded as a graceful stop, its return as a preempt.
     assert trial.bounds(fast, 'switchover', 'node-a', 'node-b', stack=False) == trial.bounds(
         fast, 'stop-keepalived', 'node-a', 'node-b', stack=False) | {'why': 'skew + margin'}
+    # With the stack, a switchover's taker starts it before the VIP moves; so
+    # does a graceful stop's with the handover: the VIP waits for that start,
+    # the client only for the VIP.
+    ahead = trial.bounds(fast, 'switchover', 'node-a', 'node-b', stack=True)
+    assert ahead == {'vip_s': 5.32, 'client_s': 5.32, 'dual_stack_s': 7.0, 'why': 'skew + margin + stack start ahead'}
+    # A graceful stop's handover: the VIP waits for what the node logged, at most a stack start.
+    handed = trial.bounds(fast, 'stop-keepalived', 'node-a', 'node-b', stack=True, handover_s=1.8)
+    assert handed == {'vip_s': 3.12, 'client_s': 3.12, 'dual_stack_s': 4.8,
+                      'why': 'skew + margin + the handover as logged (1.8 s, at most 4 s each)'}
+    assert trial.bounds(fast, 'stop-keepalived', 'node-a', 'node-b', stack=True, handover_s=12)['vip_s'] == 5.32
+    assert trial.bounds(fast, 'stop-keepalived', 'node-a', 'node-b', stack=True, handover_s=12, cycles=5)['vip_s'] == 5.32
+    # A handover the peer refused: the client waits for the start after the move.
+    refused = trial.bounds(fast, 'stop-keepalived', 'node-a', 'node-b', stack=True, handover_s=1.0, unstarted=1)
+    assert (refused['vip_s'], refused['client_s']) == (2.32, 6.32)
+    assert trial.bounds(fast, 'stop-keepalived', 'node-a', 'node-b', stack=True)['vip_s'] == 1.32
+    flap = trial.bounds(fast, 'flap', 'node-a', 'node-a', stack=True, cycles=5, handover_s=9.0)
+    assert flap['vip_s'] == round(trial.bounds(fast, 'flap', 'node-a', 'node-a', stack=True, cycles=5)['vip_s'] + 9, 2)
+    # Two stacks: the longest overlap is one handover's (at most a stack start) plus the old MASTER's stop.
+    assert flap['dual_stack_s'] == 7.0
+
+
+def test_the_handover_time_is_read_from_the_stopping_nodes_log():
+    lines = ['2026-11-27T02:03:30.325+00:00 stack-hook[1] handover: keepalived stopping on the MASTER; after 1.6 s '
+             'the peer runs the stack (172.30.99.12: stack running)',
+             '2026-11-27T02:04:30.325+00:00 stack-hook[2] handover: keepalived stopping on the MASTER; after 0.4 s '
+             'the peer has not started its stack (it starts it once promoted) (no peer acknowledged within 1s)',
+             '2026-11-27T02:04:31.000+00:00 stack-hook[3] sync: node is BACKUP (was MASTER)']
+    assert trial.handovers(lines) == (2.0, 1)
+    assert trial.handovers(None) == (0, 0)
 
 
 def test_partition_bounds_follow_the_deployed_guard():
@@ -353,4 +382,4 @@ def test_a_cut_link_is_bounded_as_a_frozen_node_and_its_return_by_the_guard():
     # FAULT while cut off: the guard's rise (2 runs, 1 s apart) and the health
     # check's, 2 adverts, the margin (1 s + an advert)
     assert trial.bounds(fast, 'link-up', 'node-a', 'node-a', stack=False) == {
-        'vip_s': 7.6, 'client_s': 7.6, 'why': 'guard rise + health rise + 2 adverts + margin'}
+        'vip_s': 7.6, 'client_s': 7.6, 'dual_stack_s': 3.0, 'why': 'guard rise + health rise + 2 adverts + margin'}

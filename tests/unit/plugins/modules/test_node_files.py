@@ -1,0 +1,83 @@
+"""node_files on real files in a temporary directory (owner and group: the test's own)."""
+
+import grp
+import json
+import os
+import pwd
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.netsocs.failover.plugins.modules import node_files
+
+OWNER = pwd.getpwuid(os.getuid()).pw_name
+GROUP = grp.getgrgid(os.getgid()).gr_name
+
+
+def run(capsys, files, check=False, diff=False, **params):
+    args = dict({'files': files, 'owner': OWNER, 'group': GROUP}, **params)
+    if check:
+        args['_ansible_check_mode'] = True
+    if diff:
+        args['_ansible_diff'] = True
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            node_files.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def mode(path):
+    return '%04o' % (os.stat(path).st_mode & 0o7777)
+
+
+def test_installs_then_leaves_alone(tmp_path, capsys):
+    hook, conf = tmp_path / 'stack-hook', tmp_path / 'stack.json'
+    files = [{'path': str(hook), 'content': '#!/usr/bin/python3\nprint(1)\n', 'mode': '0755'},
+             {'path': str(conf), 'content': '{"vip": "10.0.0.100"}\n'}]
+    first = run(capsys, files)
+    assert first['changed'] and first['changed_paths'] == [str(hook), str(conf)]
+    assert hook.read_text() == '#!/usr/bin/python3\nprint(1)\n' and mode(hook) == '0755' and mode(conf) == '0644'
+    again = run(capsys, files)
+    assert again['changed'] is False and again['changed_paths'] == []
+    # No temporary file is left behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['stack-hook', 'stack.json']
+
+
+def test_only_what_differs_changes_content_or_mode(tmp_path, capsys):
+    a, b = tmp_path / 'a', tmp_path / 'b'
+    a.write_text('same\n')
+    b.write_text('old\n')
+    os.chmod(a, 0o600)
+    os.chmod(b, 0o644)
+    result = run(capsys, [{'path': str(a), 'content': 'same\n'}, {'path': str(b), 'content': 'new\n'}])
+    assert result['changed_paths'] == [str(a), str(b)]
+    assert mode(a) == '0644' and a.read_text() == 'same\n' and b.read_text() == 'new\n'
+
+
+def test_check_mode_changes_nothing_and_diff_shows_the_content(tmp_path, capsys):
+    old, new = tmp_path / 'old', tmp_path / 'new'
+    old.write_text('port 80\n')
+    result = run(capsys, [{'path': str(old), 'content': 'port 443\n'}, {'path': str(new), 'content': 'x\n'}],
+                 check=True, diff=True)
+    assert result['changed'] and result['changed_paths'] == [str(old), str(new)]
+    assert old.read_text() == 'port 80\n' and not new.exists()
+    assert [(d['before'], d['after']) for d in result['diff']] == [('port 80\n', 'port 443\n'), ('', 'x\n')]
+
+
+@pytest.mark.parametrize('files, message', [
+    ([{'path': 'relative', 'content': ''}], 'every path must be absolute and given once: relative'),
+    ([{'path': '/tmp/x', 'content': ''}, {'path': '/tmp/x', 'content': 'y'}], 'given once: /tmp/x'),
+])
+def test_bad_paths_are_refused_before_any_write(capsys, files, message):
+    result = run(capsys, files)
+    assert result['failed'] and message in result['msg']
+
+
+def test_a_missing_directory_or_a_directory_in_the_way_fails_and_says_what_was_done(tmp_path, capsys):
+    done, blocked = tmp_path / 'done', tmp_path / 'blocked'
+    blocked.mkdir()
+    result = run(capsys, [{'path': str(done), 'content': 'ok\n'}, {'path': str(blocked), 'content': 'x\n'}])
+    assert result['failed'] and 'is not a regular file' in result['msg']
+    assert result['changed_paths'] == [str(done)] and 'installed so far: %s' % done in result['msg']
+    result = run(capsys, [{'path': str(tmp_path / 'missing' / 'f'), 'content': 'x\n'}])
+    assert result['failed'] and 'does not exist' in result['msg']
