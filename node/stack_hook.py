@@ -607,6 +607,12 @@ def guard(node, state, config, now=None):
                 peer = node.peer_holds()
     ok, yielded, reason, announce = _guard.decide(isolated, holds, others, yielded, heard, peer,
                                                   config['guard']['outranked'])
+    if announce and not node.is_master():
+        # The VIP left this node while the probes ran (Keepalived stopped, a
+        # hand-over): the other holder is the new MASTER, not a second one,
+        # and a gratuitous ARP now would pull the clients back to a node
+        # that no longer answers for the VIP.
+        announce, reason = False, 'ok'
     if announce:
         node.announce()
     kind = reason.split(':')[0]

@@ -437,6 +437,14 @@ def test_guard_keeps_node_a_and_re_announces(guarded, state):
     assert ok and 'keeping it' in reason and node.asked[-1] == 'announce'
 
 
+def test_guard_never_re_announces_a_vip_it_released_during_its_probes(guarded, state):
+    # node-a's Keepalived stops (or hands over) while its guard runs: the
+    # new MASTER answers ARP for the VIP, but node-a no longer holds it.
+    node = FakeNode([True, False], others=['02:42:AC:1E:63:0C'], heard=True)
+    assert hook.guard(node, state, guarded) == (True, 'ok')
+    assert 'announce' not in node.asked
+
+
 def test_guard_on_a_quiet_pair_logs_nothing(guarded, state):
     node = FakeNode([True], RUNNING, others=[])
     assert hook.guard(node, state, guarded, now=1.0) == (True, 'ok')
