@@ -54,11 +54,13 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports which files would change (O(files[].path) in RV(changed_paths)) and writes nothing.
   diff_mode:
     support: full
-    details: One diff per file whose content changes.
-  platform:
-    platforms: posix
+    description: One diff per file whose content changes, the old content against the new.
+  idempotent:
+    support: full
+    description: A second run with the same files changes nothing.
 '''
 
 EXAMPLES = r'''
