@@ -266,13 +266,11 @@ def request_handover(peers, port, ack_timeout, timeout, sock=None, clock=time.mo
                     except OSError:  # no route: that peer cannot answer
                         continue
                 resend = now + ack_timeout / 2.0
-            sock.settimeout(max(0.01, min(end, resend if not accepted else end) - now))
+            sock.settimeout(max(0.01, (end if accepted else min(end, resend)) - now))
             try:
                 data, (source, _port) = sock.recvfrom(4096)
                 reply = json.loads(data.decode()) if source in peers else {}
-            except (socket.timeout, ValueError):
-                continue
-            except OSError:  # ICMP port unreachable: no responder (yet)
+            except (OSError, ValueError):  # a timeout, ICMP port unreachable (no responder yet), garbage
                 continue
             answer = reply.get('handover') if isinstance(reply, dict) else None
             if answer == 'accepted':

@@ -113,9 +113,10 @@ def load_config(path=CONFIG_FILE):
     return config
 
 
-def _read_state(path):
+def vrrp_state(config):
+    """The VRRP state the notify hook last recorded (vrrp-state.json), or None."""
     try:
-        with open(path) as handle:
+        with open(os.path.join(config['state_dir'], 'vrrp-state.json')) as handle:
             return json.load(handle).get('state')
     except (OSError, ValueError):
         return None
@@ -410,10 +411,11 @@ def handover(node, config, request=_guard.request_handover):
     clients wait only for the VIP to move, not for a start. Bounded by
     handover.timeout; whatever the answer, Keepalived stops next."""
     skipped = handover_skipped(config)
-    if skipped or not node.is_master():
-        if skipped:
-            log(config['log_file'], 'handover: keepalived stopping; no handover: %s' % skipped)
+    if skipped:
+        log(config['log_file'], 'handover: keepalived stopping; no handover: %s' % skipped)
         return False
+    if not node.is_master():
+        return False  # a BACKUP being stopped has nothing to hand over
     guard = config['guard']
     started = time.monotonic()
     ready, reason = request(guard['peers'], guard['port'], guard['query_timeout'], config['handover']['timeout'])
@@ -430,7 +432,7 @@ def grant_handover(node, state, config):
     skipped = handover_skipped(config)
     if skipped:
         return False, skipped
-    vrrp = _read_state(os.path.join(config['state_dir'], 'vrrp-state.json'))
+    vrrp = vrrp_state(config)
     if vrrp != 'BACKUP':
         return False, 'not BACKUP (Keepalived reports %s)' % (vrrp or 'nothing')
     try:
@@ -746,10 +748,8 @@ def main(argv):
         elif argv[0] == 'respond':
             # The guard's second path: tell the peer whether this node holds
             # the VIP; and take its stack over ahead when it hands over.
-            vrrp_file = os.path.join(config['state_dir'], 'vrrp-state.json')
             _guard.respond(config['guard']['port'], config['guard']['peers'],
-                           lambda: _guard.status_reply(socket.gethostname(), node.is_master(),
-                                                       _read_state(vrrp_file)),
+                           lambda: _guard.status_reply(socket.gethostname(), node.is_master(), vrrp_state(config)),
                            handover=lambda: grant_handover(node, state, config))
         elif argv[0] == 'clear-holdoff':
             # The operator fixed this node's stack: allow failback now, and

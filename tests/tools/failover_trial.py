@@ -181,17 +181,18 @@ def bounds(profiles, action, target, expect, stack, after_s=0.0, cycles=1, hando
     if action not in vip:
         return None
     limit, why = vip[action]
-    dual_stack = DUAL_STACK_S + (min(ahead[action], STACK_START_S) if action in ahead and stack else 0.0)
+    dual_stack = DUAL_STACK_S
     if action in ahead and stack:
-        limit = limit + ahead[action]
+        limit += ahead[action]
+        dual_stack += min(ahead[action], STACK_START_S)
         why += (' + stack start ahead' if action.startswith('switchover')
                 else ' + the handover as logged (%.1f s, at most %d s each)' % (ahead[action], STACK_START_S))
         client = limit + (STACK_START_S if unstarted else 0.0)
-        return {'vip_s': round(limit, 2), 'client_s': round(client, 2), 'dual_stack_s': round(dual_stack, 2),
-                'why': why + (' (+ stack start: %d handover(s) without it)' % unstarted if unstarted else '')}
-    client = limit + (STACK_START_S if stack else 0.0)
-    return {'vip_s': round(limit, 2), 'client_s': round(client, 2), 'dual_stack_s': round(dual_stack, 2),
-            'why': why + (' (+ stack start)' if stack else '')}
+        why += ' (+ stack start: %d handover(s) without it)' % unstarted if unstarted else ''
+    else:
+        client = limit + (STACK_START_S if stack else 0.0)
+        why += ' (+ stack start)' if stack else ''
+    return {'vip_s': round(limit, 2), 'client_s': round(client, 2), 'dual_stack_s': round(dual_stack, 2), 'why': why}
 
 
 HANDOVER = re.compile(r'handover: keepalived stopping on the MASTER; after ([0-9.]+) s the peer (runs the stack)?')
