@@ -112,10 +112,45 @@ ACTIONS = {
     'stack_down': [['docker', 'compose', '--project-directory', '{project_dir}', 'down']],
     # The node's own stack failed and was fixed: lift the failback hold-off.
     'clear_holdoff': [['{stack_hook}', 'clear-holdoff']],
-    # Lab only, from the controller: freeze the node's container (a hard failure).
-    'freeze': [['docker', 'pause', '{container}']],
-    'unfreeze': [['docker', 'unpause', '{container}']],
+    # Lab only, from the controller: freeze the node whole (a hard failure), see freeze().
+    'freeze': [],
+    'unfreeze': [],
 }
+# A nested container's freezer on a cgroup v1 host whose nodes share its
+# cgroup namespace: the nested engine puts it beside the node's, not under it.
+NESTED_FREEZER = '/sys/fs/cgroup/freezer/docker/%s/freezer.state'
+
+
+def freeze(container, saved, run=subprocess.run):
+    """Freeze a lab node whole: `docker pause` freezes its own cgroup
+    (systemd, Keepalived, dockerd), then the nested stack containers'
+    freezers beside it are frozen too (otherwise its page keeps answering).
+    Their ids go to `saved`, for thaw(). Returns them."""
+    ids = run(['docker', 'exec', container, 'docker', 'ps', '-q', '--no-trunc'],
+              capture_output=True, text=True, check=True, timeout=30).stdout.split()
+    run(['docker', 'pause', container], check=True, timeout=60)
+    frozen = [cid for cid in ids if os.path.exists(NESTED_FREEZER % cid)]
+    with open(saved, 'w') as handle:
+        json.dump(frozen, handle)
+    for cid in frozen:
+        with open(NESTED_FREEZER % cid, 'w') as handle:
+            handle.write('FROZEN')
+    return frozen
+
+
+def thaw(container, saved, run=subprocess.run):
+    """Undo freeze(): the nested containers first, then the node."""
+    ids = []
+    if os.path.exists(saved):
+        with open(saved) as handle:
+            ids = json.load(handle)
+    for cid in ids:
+        if os.path.exists(NESTED_FREEZER % cid):
+            with open(NESTED_FREEZER % cid, 'w') as handle:
+                handle.write('THAWED')
+    run(['docker', 'unpause', container], check=True, timeout=60)
+    if os.path.exists(saved):
+        os.remove(saved)
 
 
 def route_commands(routes_json, interface):
@@ -146,6 +181,8 @@ def act(action, events, **values):
     started = time.time()
     with open(events, 'a') as handle:
         handle.write(json.dumps({'t': started, 'event': action}) + '\n')
+    if action in ('freeze', 'unfreeze'):
+        (freeze if action == 'freeze' else thaw)(values['container'], events + '.frozen-%s.json' % values['container'])
     for command in ACTIONS[action]:
         subprocess.run([part.format(**values) for part in command], check=True, timeout=300)
     if action == 'link_up' and os.path.exists(routes_file):

@@ -11,7 +11,7 @@ the VIP every 100 ms):
 
     graceful stop       systemctl stop keepalived on node A     -> node B
     preempt             systemctl start keepalived on node A    -> node A
-    hard failure        node A frozen (docker pause)            -> node B
+    hard failure        node A frozen whole (drill.freeze)      -> node B
                         (node A unfrozen                        -> node A, not reported)
     stack failure       docker kill netsocs-caddy on node A     -> node A (started again in place)
     again, moved        the same within the restart window      -> node B

@@ -250,6 +250,11 @@ def parse_holders(ip_json, vip):
         return None
 
 
+def frozen_file(node):
+    """Where drill.freeze keeps the ids of a frozen node's nested containers."""
+    return '/tmp/netsocs-trial-frozen-%s.json' % node
+
+
 def mask_frozen(holders, frozen):
     """A frozen node is no active holder: its kernel keeps the address (and
     answers ARP for it), but it sends no adverts and serves no client. Returns
@@ -622,9 +627,9 @@ class Trial(object):
         elif kind == 'pause':
             with self.lock:
                 self.frozen.add(self.args.target)
-            container.pause()
+            drill.freeze(self.args.target, frozen_file(self.args.target))
         elif kind == 'unpause':
-            container.unpause()
+            drill.thaw(self.args.target, frozen_file(self.args.target))
             with self.lock:
                 self.frozen.discard(self.args.target)
 

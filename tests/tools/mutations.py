@@ -27,6 +27,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import failover_trial  # noqa: E402  (the trials' engine: how a node is frozen and thawed)
+
 RESOURCES = ROOT / 'molecule' / 'resources'
 LAB = ROOT / 'inventories' / 'lab' / 'hosts.yml'
 VIP = '172.30.99.100'
@@ -237,6 +240,8 @@ def restore(log):
     node-b's media share writable again, then wait (the trial tool). A check
     that failed during the hard failure trial left node-a frozen: thaw it."""
     for node in ('node-a', 'node-b'):
+        if os.path.exists(failover_trial.frozen_file(node)):
+            failover_trial.drill.thaw(node, failover_trial.frozen_file(node))  # its nested containers too
         subprocess.run(['docker', 'unpause', node], capture_output=True, check=False)
     sh('node-b', 'mount -o remount,rw,bind /mnt/netsocs-nfs/media')
     for node in ('node-a', 'node-b'):

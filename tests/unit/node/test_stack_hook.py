@@ -38,6 +38,7 @@ class FakeNode(object):
         self.docker = docker
         self.port = port
         self.dead = set(dead)
+        self.announced = []
 
     def is_master(self):
         return self.vip_answers.pop(0) if len(self.vip_answers) > 1 else self.vip_answers[0]
@@ -73,6 +74,10 @@ class FakeNode(object):
 
     def port_open(self, port):
         return self.port
+
+    def announce_neighbours(self, names):
+        self.announced.append(sorted(names))
+        return ['10.0.0.%d' % (i + 2) for i, _ in enumerate(names)]
 
     def storage_problem(self):
         return self.storage
@@ -596,7 +601,11 @@ def test_the_default_standby_is_warm_a_demotion_stops_and_keeps_the_containers(w
     assert hook.sync(node, state, warm) == 'master'
     assert node.actions[0] == 'stop' and node.actions[-1] == 'up'
     assert sorted(node.actions[1:-1]) == ['start netsocs-caddy', 'start traefik']
-    assert 'critical container(s) netsocs-caddy, traefik started first\n' in pathlib.Path(warm['log_file']).read_text()
+    # each start tells the kernel where the started containers are, so that
+    # a client's SYN waiting for ARP leaves at once: the critical ones first
+    assert node.announced == [['netsocs-caddy', 'traefik'], ['mediamtx', 'netsocs-caddy', 'traefik']]
+    assert ('critical container(s) netsocs-caddy, traefik started first (neighbours set: 10.0.0.2, 10.0.0.3)\n'
+            in pathlib.Path(warm['log_file']).read_text())
 
 
 def test_critical_first_can_be_turned_off(warm, state):
@@ -614,8 +623,10 @@ def test_a_critical_container_that_does_not_start_first_leaves_it_to_compose(war
                                                        Answer(int(args[2] == 'traefik'), stderr='port is already allocated'))[1]
     assert hook.sync(node, state, warm) == 'master'
     assert sorted(node.actions[:-1]) == ['start netsocs-caddy', 'start traefik'] and node.actions[-1] == 'up'
-    assert 'netsocs-caddy, traefik started first; failed, docker compose up follows: traefik (port is already allocated)' in \
-        pathlib.Path(warm['log_file']).read_text()
+    # only the one that started has its neighbour set
+    assert node.announced[0] == ['netsocs-caddy']
+    assert ('netsocs-caddy, traefik started first (neighbours set: 10.0.0.2); failed, docker compose up follows: '
+            'traefik (port is already allocated)') in pathlib.Path(warm['log_file']).read_text()
 
 
 def test_a_stack_already_running_at_promotion_is_restarted_not_started_first(warm, state):
@@ -726,3 +737,41 @@ def test_a_node_with_the_handover_off_refuses_it(handing, state):
     assert hook.grant_handover(node, state, dict(handing, handover={'enabled': False, 'timeout': 20})) == (
         False, 'handover is off')
     assert node.actions == []
+
+
+INSPECTED = [
+    {'Name': '/netsocs-caddy', 'NetworkSettings': {'Networks': {
+        'netsocs_default': {'IPAddress': '172.18.0.2', 'MacAddress': '02:42:ac:12:00:02'},
+        'netsocs_edge': {'IPAddress': '172.19.0.5', 'MacAddress': '02:42:ac:13:00:05'}}}},
+    # host network: no address of its own
+    {'Name': '/mediamtx', 'NetworkSettings': {'Networks': {'host': {'IPAddress': '', 'MacAddress': ''}}}},
+    # a stopped container: no address yet
+    {'Name': '/traefik', 'NetworkSettings': {'Networks': {'netsocs_default': {'IPAddress': '', 'MacAddress': ''}}}},
+]
+ROUTES = [
+    {'dst': 'default', 'gateway': '10.0.0.1', 'dev': 'eth0'},
+    {'dst': '172.18.0.0/16', 'dev': 'br-4f17e9f07f34', 'scope': 'link', 'prefsrc': '172.18.0.1'},
+    {'dst': '172.19.0.0/16', 'dev': 'br-0a1b2c3d4e5f', 'scope': 'link', 'prefsrc': '172.19.0.1'},
+    {'dst': '10.0.0.0/24', 'dev': 'eth0', 'scope': 'link', 'prefsrc': '10.0.0.11'},
+]
+
+
+def test_neighbour_entries_are_the_started_containers_addresses_on_local_bridges():
+    assert hook.neighbour_entries(INSPECTED, ROUTES, lambda dev: dev.startswith('br-')) == [
+        ('172.18.0.2', '02:42:ac:12:00:02', 'br-4f17e9f07f34'),
+        ('172.19.0.5', '02:42:ac:13:00:05', 'br-0a1b2c3d4e5f')]
+
+
+def test_neighbour_entries_skip_what_is_not_on_a_bridge():
+    # a macvlan network in the LAN's subnet: its address is not the host's to set
+    macvlan = [{'NetworkSettings': {'Networks': {'lan': {'IPAddress': '10.0.0.50', 'MacAddress': '02:42:0a:00:00:32'}}}}]
+    assert hook.neighbour_entries(macvlan, ROUTES, lambda dev: dev.startswith('br-')) == []
+    assert hook.neighbour_entries(INSPECTED, ROUTES, lambda dev: False) == []
+    assert hook.neighbour_entries([], ROUTES, lambda dev: True) == []
+
+
+def test_a_restart_in_place_sets_the_neighbours_of_what_it_started(warm, state):
+    state.update(role='master')
+    node = FakeNode([True], RUNNING, dead=('netsocs-caddy',))
+    assert hook.restart_in_place(node, state, warm, ['netsocs-caddy'], time.time()) is None
+    assert node.announced == [['netsocs-caddy']]

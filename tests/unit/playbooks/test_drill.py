@@ -198,3 +198,38 @@ def test_link_up_restores_the_routes_link_down_removed():
         ['ip', 'route', 'replace', '172.30.99.0/24', 'dev', 'eth0', 'proto', 'kernel', 'scope', 'link',
          'src', '172.30.99.11'],
     ]
+
+
+class Run(object):
+    """subprocess.run for freeze/thaw: the node's nested containers, and the calls made."""
+
+    def __init__(self, ids):
+        self.ids, self.calls = ids, []
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append(argv[:2] if argv[1] == 'exec' else argv)
+        return type('Done', (), {'stdout': '\n'.join(self.ids) + '\n', 'returncode': 0})()
+
+
+def test_freeze_takes_the_nested_stack_containers_with_the_node(tmp_path, monkeypatch):
+    # the nested containers' freezers sit beside the node's (cgroup v1, shared
+    # cgroup namespace): `docker pause` alone would leave the stack serving
+    for cid in ('c1', 'c2'):
+        (tmp_path / cid).mkdir()
+        (tmp_path / cid / 'freezer.state').write_text('THAWED')
+    monkeypatch.setattr(drill, 'NESTED_FREEZER', str(tmp_path / '%s' / 'freezer.state'))
+    saved = tmp_path / 'frozen.json'
+    run = Run(['c1', 'c2', 'gone'])
+    assert drill.freeze('node-a', str(saved), run=run) == ['c1', 'c2']
+    assert run.calls == [['docker', 'exec'], ['docker', 'pause', 'node-a']]
+    assert [(tmp_path / c / 'freezer.state').read_text() for c in ('c1', 'c2')] == ['FROZEN', 'FROZEN']
+    run = Run([])
+    drill.thaw('node-a', str(saved), run=run)
+    assert [(tmp_path / c / 'freezer.state').read_text() for c in ('c1', 'c2')] == ['THAWED', 'THAWED']
+    assert run.calls == [['docker', 'unpause', 'node-a']] and not saved.exists()
+
+
+def test_thaw_without_a_record_only_unpauses(tmp_path):
+    run = Run([])
+    drill.thaw('node-a', str(tmp_path / 'none.json'), run=run)
+    assert run.calls == [['docker', 'unpause', 'node-a']]
