@@ -128,7 +128,7 @@ def freeze(container, saved, run=subprocess.run):
     Their ids go to `saved`, for thaw(). Returns them."""
     ids = run(['docker', 'exec', container, 'docker', 'ps', '-q', '--no-trunc'],
               capture_output=True, text=True, check=True, timeout=30).stdout.split()
-    run(['docker', 'pause', container], check=True, timeout=60)
+    run(['docker', 'pause', container], capture_output=True, check=True, timeout=60)
     frozen = [cid for cid in ids if os.path.exists(NESTED_FREEZER % cid)]
     with open(saved, 'w') as handle:
         json.dump(frozen, handle)
@@ -148,7 +148,7 @@ def thaw(container, saved, run=subprocess.run):
         if os.path.exists(NESTED_FREEZER % cid):
             with open(NESTED_FREEZER % cid, 'w') as handle:
                 handle.write('THAWED')
-    run(['docker', 'unpause', container], check=True, timeout=60)
+    run(['docker', 'unpause', container], capture_output=True, check=True, timeout=60)
     if os.path.exists(saved):
         os.remove(saved)
 

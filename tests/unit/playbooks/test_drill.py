@@ -207,6 +207,8 @@ class Run(object):
         self.ids, self.calls = ids, []
 
     def __call__(self, argv, **kwargs):
+        # nothing on the caller's stdout: the trials print their report there
+        assert kwargs.get('capture_output') and kwargs.get('check'), kwargs
         self.calls.append(argv[:2] if argv[1] == 'exec' else argv)
         return type('Done', (), {'stdout': '\n'.join(self.ids) + '\n', 'returncode': 0})()
 
