@@ -307,7 +307,7 @@ def analyse_partition(samples, requests, expect, nodes, cut, healed, isolated=No
     dual = {key: drill.longest_overlap(drill.intervals(per[key][a], key, STALE_S),
                                        drill.intervals(per[key][b], key, STALE_S))
             for key in source}
-    clients = drill.outage(requests, cut)
+    clients = drill.outage(sorted(requests, key=lambda r: r['t']), cut)
     converged = converged_at(samples, requests, expect, nodes, healed)
     # After healing: how often the set of holders changed (0 when the pair was
     # already whole; 1 when node A preempts back after it was cut off).
@@ -440,6 +440,7 @@ def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, sin
                     expected node already served before it (a flap ends where it began)
     """
     others = [n for n in nodes if n != expect]
+    requests = sorted(requests, key=lambda r: r['t'])  # answered in any order (the prober does not wait)
     samples = {n: per_node(holder_samples, n) for n in nodes}
     # Migration: the expected node holds the VIP and no other node does.
     moved = None
@@ -460,7 +461,7 @@ def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, sin
              and r['node'] != expect]
     # An outage runs from the first failed request's sending to the next good
     # one's, as the drill's prober records them.
-    clients = drill.outage([dict(r, t=r.get('sent', r['t'])) for r in requests], 0.0)
+    clients = drill.outage(sorted((dict(r, t=r.get('sent', r['t'])) for r in requests), key=lambda r: r['t']), 0.0)
     dual_stack, off_holder = stack_overlaps(holder_samples, nodes) if stack else (0.0, 0.0)
     blind = unreadable(holder_samples, nodes, stack)
     return {
@@ -595,14 +596,25 @@ class Trial(object):
         return record
 
     def probe_client(self):
+        """A fresh GET every interval, each in its own thread: one that hangs
+        (a frozen node, a SYN waiting for ARP) does not hold back the next, so
+        an outage is measured to the interval, not to the request timeout."""
+        in_flight = []
         while not self.stop.is_set():
             started = self.now()
-            record = self.request()
-            record['sent'] = started
-            record['t'] = self.now()  # what the client sees, it sees when the answer arrives
-            with self.lock:
-                self.requests.append(record)
+            thread = threading.Thread(target=self.probe_once, args=(started,), daemon=True)
+            thread.start()
+            in_flight = [t for t in in_flight if t.is_alive()] + [thread]
             time.sleep(max(0.0, self.args.interval - (self.now() - started)))
+        for thread in in_flight:
+            thread.join(self.args.request_timeout + 1)
+
+    def probe_once(self, started):
+        record = self.request()
+        record['sent'] = started
+        record['t'] = self.now()  # what the client sees, it sees when the answer arrives
+        with self.lock:
+            self.requests.append(record)
 
     def act(self):
         kind, command = ACTIONS[self.args.action]
@@ -660,7 +672,7 @@ class Trial(object):
             with self.lock:
                 failed = [r['sent'] for r in self.requests if r['sent'] >= after and not r['ok']]
             if failed:
-                return failed[0]
+                return min(failed)
             time.sleep(0.02)
         return after
 
