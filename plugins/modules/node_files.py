@@ -11,40 +11,70 @@ module: node_files
 short_description: Install several small files on a node in one call
 version_added: 1.1.0
 description:
-  - Writes each file of O(files) whose content differs from what is on the node (through a
-    temporary file in the same directory, renamed over the old one), and sets its owner, group and
-    mode. A file that is already right is left alone.
-  - One call for all the files of a role's step, where M(ansible.builtin.copy) and
-    M(ansible.builtin.template) each cost two round trips per file (a stat, then the file's
-    attributes); render templates with the P(ansible.builtin.template#lookup) lookup.
-  - The parent directories must exist. For secrets, validation commands or remote sources use
-    M(ansible.builtin.template) or M(ansible.builtin.copy).
+  - Creates each directory of O(directories) that is missing, then writes each file of O(files)
+    whose content differs from what is on the node (through a temporary file in the same
+    directory, renamed over the old one), and sets the owner, group and mode of both. What is
+    already right is left alone.
+  - One call for all the files of a role's step, where M(ansible.builtin.file),
+    M(ansible.builtin.copy) and M(ansible.builtin.template) cost one or two round trips per path
+    (a stat, then the attributes); render templates with the
+    P(ansible.builtin.template#lookup) lookup.
+  - For secrets, validation commands or remote sources use M(ansible.builtin.template) or
+    M(ansible.builtin.copy).
 author:
   - Netsocs infrastructure team (@netsocs)
 options:
+  directories:
+    description:
+      - The directories the files go in, or that the role needs, created first. Missing parents
+        are created with the same owner, group and mode.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: Absolute path of the directory on the node.
+        type: path
+        required: true
+      owner:
+        description: Its owner; default O(owner).
+        type: str
+      group:
+        description: Its group; default O(group).
+        type: str
+      mode:
+        description: Its permissions, as an octal string.
+        type: str
+        default: '0755'
   files:
     description: The files to install.
     type: list
     elements: dict
-    required: true
     suboptions:
       path:
-        description: Absolute path of the file on the node.
+        description: Absolute path of the file on the node. Its directory must exist (or be in O(directories)).
         type: path
         required: true
       content:
-        description: The whole content of the file (text, written as UTF-8).
+        description:
+          - The whole content of the file (text, written as UTF-8).
+          - Omitted, the file is created empty when it is missing and its content is never
+            touched (a log file); only its owner, group and mode are kept right.
         type: str
-        required: true
+      owner:
+        description: Its owner; default O(owner).
+        type: str
+      group:
+        description: Its group; default O(group).
+        type: str
       mode:
         description: Its permissions, as an octal string; default O(mode).
         type: str
   owner:
-    description: Owner of every file.
+    description: Owner of every directory and file that does not set its own.
     type: str
     default: root
   group:
-    description: Group of every file.
+    description: Group of every directory and file that does not set its own.
     type: str
     default: root
   mode:
@@ -54,10 +84,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports which files would change (O(files[].path) in RV(changed_paths)) and writes nothing.
+    description: Reports which paths would change (in RV(changed_paths)) and writes nothing.
   diff_mode:
     support: full
-    description: One diff per file whose content changes, the old content against the new.
+    description: One diff per file whose content changes, the old content against the new, and one per directory created.
   idempotent:
     support: full
     description: A second run with the same files changes nothing.
@@ -66,6 +96,9 @@ attributes:
 EXAMPLES = r'''
 - name: Install the hook and its configuration
   netsocs.failover.node_files:
+    directories:
+      - path: /usr/local/libexec/netsocs-failover
+      - path: /etc/netsocs-failover
     files:
       - path: /usr/local/libexec/netsocs-failover/stack-hook
         content: "{{ lookup('ansible.builtin.file', 'node/stack_hook.py', rstrip=false) }}"
@@ -73,11 +106,19 @@ EXAMPLES = r'''
       - path: /etc/netsocs-failover/stack.json
         content: "{{ lookup('ansible.builtin.template', 'stack.json.j2') }}"
   notify: Restart the guard responder
+
+- name: Create the transition log (its content is the node's)
+  netsocs.failover.node_files:
+    files:
+      - path: /var/log/keepalived-failover.log
+        owner: keepalived_script
+        group: adm
+        mode: "0640"
 '''
 
 RETURN = r'''
 changed_paths:
-  description: The files whose content or attributes changed (or would change, in check mode).
+  description: The directories and files created, or whose content or attributes changed (or would, in check mode).
   returned: always
   type: list
   elements: str
@@ -117,51 +158,94 @@ def write_atomically(module, path, data):
             os.unlink(temp)
 
 
+def attributes(module, path, spec, owner, group, mode, changed):
+    changed = module.set_owner_if_different(path, spec.get('owner') or owner, changed)
+    changed = module.set_group_if_different(path, spec.get('group') or group, changed)
+    return module.set_mode_if_different(path, spec.get('mode') or mode, changed)
+
+
+def missing_directories(path):
+    """`path` and its missing parents, outermost first."""
+    missing = []
+    while not os.path.lexists(path):
+        missing.insert(0, path)
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise ValueError('%s exists and is not a directory' % path)
+    return missing
+
+
+def make_directory(module, spec, owner, group):
+    """Create one directory (and its missing parents): (changed, diff or None)."""
+    path = spec['path']
+    missing = missing_directories(path)
+    diff = ({'before_header': path, 'after_header': path, 'before': {'state': 'absent'},
+             'after': {'state': 'directory'}} if missing and module._diff else None)
+    if missing and module.check_mode:
+        return True, diff
+    for created in missing:
+        os.mkdir(created)
+        attributes(module, created, spec, owner, group, spec['mode'], True)
+    return attributes(module, path, spec, owner, group, spec['mode'], bool(missing)), diff
+
+
 def install(module, spec, owner, group, default_mode):
     """Install one file: (changed, diff or None)."""
     path = spec['path']
-    wanted = to_bytes(spec['content'], errors='surrogate_or_strict')
     current = read_bytes(path)
+    if spec.get('content') is None:  # the node's own content (a log): only make sure it is there
+        wanted = current if current is not None else b''
+    else:
+        wanted = to_bytes(spec['content'], errors='surrogate_or_strict')
     differs = current != wanted
     diff = None
     if differs and module._diff:
         diff = {'before_header': path, 'after_header': path,
                 'before': to_text(current or b'', errors='surrogate_or_replace'),
-                'after': spec['content']}
+                'after': to_text(wanted, errors='surrogate_or_replace')}
     if differs and not module.check_mode:
         write_atomically(module, path, wanted)
     if current is None and module.check_mode:
         return True, diff  # nothing to set attributes on yet
-    changed = module.set_owner_if_different(path, owner, differs)
-    changed = module.set_group_if_different(path, group, changed)
-    changed = module.set_mode_if_different(path, spec.get('mode') or default_mode, changed)
-    return changed, diff
+    return attributes(module, path, spec, owner, group, default_mode, differs), diff
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
-            'files': {'type': 'list', 'elements': 'dict', 'required': True, 'options': {
+            'directories': {'type': 'list', 'elements': 'dict', 'options': {
                 'path': {'type': 'path', 'required': True},
-                'content': {'type': 'str', 'required': True},
+                'owner': {'type': 'str'},
+                'group': {'type': 'str'},
+                'mode': {'type': 'str', 'default': '0755'},
+            }},
+            'files': {'type': 'list', 'elements': 'dict', 'options': {
+                'path': {'type': 'path', 'required': True},
+                'content': {'type': 'str'},
+                'owner': {'type': 'str'},
+                'group': {'type': 'str'},
                 'mode': {'type': 'str'},
             }},
             'owner': {'type': 'str', 'default': 'root'},
             'group': {'type': 'str', 'default': 'root'},
             'mode': {'type': 'str', 'default': '0644'},
         },
+        required_one_of=[('directories', 'files')],
         supports_check_mode=True,
     )
     params = module.params
-    paths = [spec['path'] for spec in params['files']]
+    directories, files = params['directories'] or [], params['files'] or []
+    paths = [spec['path'] for spec in directories + files]
     relative = [path for path in paths if not os.path.isabs(path)]
     twice = sorted(set(path for path in paths if paths.count(path) > 1))
     if relative or twice:
         module.fail_json(msg='every path must be absolute and given once: %s' % ', '.join(relative + twice))
     changed_paths, diffs = [], []
-    for spec in params['files']:
+    steps = ([(make_directory, spec, (params['owner'], params['group'])) for spec in directories]
+             + [(install, spec, (params['owner'], params['group'], params['mode'])) for spec in files])
+    for step, spec, args in steps:
         try:
-            changed, diff = install(module, spec, params['owner'], params['group'], params['mode'])
+            changed, diff = step(module, spec, *args)
         except (OSError, ValueError) as exc:
             module.fail_json(msg='%s (installed so far: %s)' % (to_native(exc), ', '.join(changed_paths) or 'none'),
                              changed=bool(changed_paths), changed_paths=changed_paths)

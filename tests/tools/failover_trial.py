@@ -452,7 +452,9 @@ def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, sin
     dual_s = max([drill.longest_overlap(drill.intervals(samples[a], 'vip', STALE_S),
                                         drill.intervals(samples[b], 'vip', STALE_S))
                   for i, a in enumerate(nodes) for b in nodes[i + 1:]] or [0.0])
-    after = [r for r in requests if reached_at is not None and reached_at <= r['t'] <= settle_end]
+    # Stable: every request sent once the node was reached got through (one
+    # sent before may still fail late: the prober does not wait for answers).
+    after = [r for r in requests if reached_at is not None and reached_at <= r.get('sent', r['t']) <= settle_end]
     stable = (reached_at is not None
               and all(r['ok'] and r['node'] == expect for r in after)
               and all(s['holders'].get(expect) and not any(s['holders'].get(o) for o in others)

@@ -77,7 +77,7 @@ class FakeNode(object):
 
     def announce_neighbours(self, names):
         self.announced.append(sorted(names))
-        return ['10.0.0.%d' % (i + 2) for i, _ in enumerate(names)]
+        return ['10.0.0.%d' % (i + 2) for i in range(len(names))]
 
     def storage_problem(self):
         return self.storage

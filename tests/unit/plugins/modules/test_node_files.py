@@ -81,3 +81,58 @@ def test_a_missing_directory_or_a_directory_in_the_way_fails_and_says_what_was_d
     assert result['changed_paths'] == [str(done)] and 'installed so far: %s' % done in result['msg']
     result = run(capsys, [{'path': str(tmp_path / 'missing' / 'f'), 'content': 'x\n'}])
     assert result['failed'] and 'does not exist' in result['msg']
+
+
+def test_directories_come_first_with_their_missing_parents(tmp_path, capsys):
+    top = tmp_path / 'srv' / 'netsocs'
+    share = top / 'recordings'
+    result = run(capsys, [{'path': str(share / 'README'), 'content': 'shared\n'}],
+                 directories=[{'path': str(share), 'mode': '0775'}, {'path': str(tmp_path / 'etc')}])
+    assert result['changed_paths'] == [str(share), str(tmp_path / 'etc'), str(share / 'README')]
+    # the parents it had to create get the same attributes
+    assert mode(share) == '0775' and mode(top) == '0775' and mode(tmp_path / 'etc') == '0755'
+    assert (share / 'README').read_text() == 'shared\n'
+    again = run(capsys, [{'path': str(share / 'README'), 'content': 'shared\n'}],
+                directories=[{'path': str(share), 'mode': '0775'}, {'path': str(tmp_path / 'etc')}])
+    assert again['changed'] is False
+    os.chmod(share, 0o700)
+    fixed = run(capsys, [], directories=[{'path': str(share), 'mode': '0775'}])
+    assert fixed['changed_paths'] == [str(share)] and mode(share) == '0775'
+
+
+def test_a_missing_directory_in_check_mode_is_reported_not_made(tmp_path, capsys):
+    new = tmp_path / 'new'
+    result = run(capsys, [], check=True, diff=True, directories=[{'path': str(new)}])
+    assert result['changed_paths'] == [str(new)] and not new.exists()
+    assert result['diff'] == [{'before_header': str(new), 'after_header': str(new),
+                               'before': {'state': 'absent'}, 'after': {'state': 'directory'}}]
+
+
+def test_a_file_where_a_directory_should_be_is_refused(tmp_path, capsys):
+    (tmp_path / 'plain').write_text('x')
+    result = run(capsys, [], directories=[{'path': str(tmp_path / 'plain' / 'sub')}])
+    assert result['failed'] and 'is not a directory' in result['msg']
+
+
+def test_a_file_without_content_is_created_empty_and_then_never_rewritten(tmp_path, capsys):
+    log = tmp_path / 'failover.log'
+    first = run(capsys, [{'path': str(log), 'mode': '0640'}])
+    assert first['changed_paths'] == [str(log)] and log.read_text() == '' and mode(log) == '0640'
+    log.write_text('2026-11-27 MASTER\n')
+    again = run(capsys, [{'path': str(log), 'mode': '0640'}], diff=True)
+    assert again['changed'] is False and log.read_text() == '2026-11-27 MASTER\n' and again['diff'] == []
+
+
+def test_each_path_may_set_its_own_owner_group_and_mode(tmp_path, capsys):
+    path = tmp_path / 'own'
+    result = run(capsys, [{'path': str(path), 'content': '', 'owner': OWNER, 'group': GROUP, 'mode': '0600'}],
+                 owner='nobody-such-user')
+    assert result['changed'] and mode(path) == '0600'
+
+
+def test_nothing_to_do_is_an_error(capsys):
+    with patch_module_args({}):
+        with pytest.raises(SystemExit):
+            node_files.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result['failed'] and 'one of the following is required: directories, files' in result['msg']
