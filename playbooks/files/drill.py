@@ -125,9 +125,11 @@ def freeze(container, saved, run=subprocess.run):
     """Freeze a lab node whole: `docker pause` freezes its own cgroup
     (systemd, Keepalived, dockerd), then the nested stack containers'
     freezers beside it are frozen too (otherwise its page keeps answering).
-    Their ids go to `saved`, for thaw(). Returns them."""
-    ids = run(['docker', 'exec', container, 'docker', 'ps', '-q', '--no-trunc'],
-              capture_output=True, text=True, check=True, timeout=30).stdout.split()
+    A node without a nested engine (Keepalived alone) has none. Their ids go
+    to `saved`, for thaw(). Returns them."""
+    listed = run(['docker', 'exec', container, 'docker', 'ps', '-q', '--no-trunc'],
+                 capture_output=True, text=True, check=False, timeout=30)
+    ids = listed.stdout.split() if listed.returncode == 0 else []
     run(['docker', 'pause', container], capture_output=True, check=True, timeout=60)
     frozen = [cid for cid in ids if os.path.exists(NESTED_FREEZER % cid)]
     with open(saved, 'w') as handle:

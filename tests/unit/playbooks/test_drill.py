@@ -203,14 +203,18 @@ def test_link_up_restores_the_routes_link_down_removed():
 class Run(object):
     """subprocess.run for freeze/thaw: the node's nested containers, and the calls made."""
 
-    def __init__(self, ids):
-        self.ids, self.calls = ids, []
+    def __init__(self, ids, engine=True):
+        self.ids, self.engine, self.calls = ids, engine, []
 
     def __call__(self, argv, **kwargs):
         # nothing on the caller's stdout: the trials print their report there
-        assert kwargs.get('capture_output') and kwargs.get('check'), kwargs
+        assert kwargs.get('capture_output'), kwargs
         self.calls.append(argv[:2] if argv[1] == 'exec' else argv)
-        return type('Done', (), {'stdout': '\n'.join(self.ids) + '\n', 'returncode': 0})()
+        if argv[1] == 'exec':  # the node's own engine lists its containers, if it has one
+            return type('Done', (), {'stdout': '\n'.join(self.ids) + '\n' if self.engine else '',
+                                     'returncode': 0 if self.engine else 126})()
+        assert kwargs.get('check'), kwargs  # pause and unpause must work
+        return type('Done', (), {'stdout': '', 'returncode': 0})()
 
 
 def test_freeze_takes_the_nested_stack_containers_with_the_node(tmp_path, monkeypatch):
@@ -235,3 +239,12 @@ def test_thaw_without_a_record_only_unpauses(tmp_path):
     run = Run([])
     drill.thaw('node-a', str(tmp_path / 'none.json'), run=run)
     assert run.calls == [['docker', 'unpause', 'node-a']]
+
+
+def test_a_node_without_a_nested_engine_is_frozen_alone(tmp_path):
+    # the reference scenario's nodes run Keepalived alone: no docker inside
+    saved = tmp_path / 'frozen.json'
+    run = Run([], engine=False)
+    assert drill.freeze('node-a', str(saved), run=run) == []
+    assert run.calls == [['docker', 'exec'], ['docker', 'pause', 'node-a']]
+    assert json.loads(saved.read_text()) == []
