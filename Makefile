@@ -32,7 +32,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover migrate bench mutations repeat soak sweep lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover migrate bench rerun mutations repeat soak sweep lab-destroy clean
 
 test: setup lint unit sanity import molecule lab-test
 
@@ -54,10 +54,11 @@ image: docker
 lint: $(VENV)/.installed
 	ansible-lint --offline --profile production
 	# every plugin's documentation must render
-	for m in vip_status compose_state node_files; do ansible-doc netsocs.failover.$$m > /dev/null; done
+	for m in vip_status compose_state node_files installed_packages warn; do ansible-doc netsocs.failover.$$m > /dev/null; done
 	ansible-doc -t filter netsocs.failover.in_network > /dev/null
 	ansible-doc -t test netsocs.failover.ipv4 > /dev/null
 	ansible-doc -t filter netsocs.failover.node_address > /dev/null
+	ansible-doc -t filter netsocs.failover.unit_states > /dev/null
 	ansible-doc -t test netsocs.failover.ipv4_net > /dev/null
 	ansible-doc netsocs.failover.warn > /dev/null
 	for r in keepalived docker_stack nfs_server nfs_client firewall; do ansible-doc -t role netsocs.failover.$$r > /dev/null; done
@@ -217,6 +218,21 @@ bench: lab
 	    && python3 tests/tools/bench.py run --label $$1 --reps $(BENCH_REPS) --out reports/bench-$$1.json || exit 1; \
 	done
 	python3 tests/tools/bench.py table reports/bench-reference.json reports/bench-default.json | tee reports/bench.md
+
+# The idempotent re-run of site.yml on the lab (not in make test), timed
+# RERUN_REPS times: each must change nothing on either node (reports/rerun.md).
+RERUN_REPS ?= 3
+rerun: lab
+	rm -f reports/rerun-*.log reports/rerun.md
+	for i in $$(seq $(RERUN_REPS)); do \
+	  start=$$(date +%s%N); $(LAB_DEPLOY) > reports/rerun-$$i.log 2>&1 || { tail -30 reports/rerun-$$i.log; exit 1; }; \
+	  ms=$$(( ($$(date +%s%N) - start) / 1000000 )); \
+	  recap=$$(grep -E '^node-[ab] +:' reports/rerun-$$i.log); \
+	  if [ "$$(echo "$$recap" | grep -c ' changed=0 ')" != 2 ]; then \
+	    echo "re-run $$i changed the lab (reports/rerun-$$i.log):"; echo "$$recap"; exit 1; fi; \
+	  printf 're-run %d: %d.%02d s, changed=0 on both nodes (load %s)\n' $$i $$((ms / 1000)) $$((ms % 1000 / 10)) \
+	    "$$(cut -d' ' -f1 /proc/loadavg)" | tee -a reports/rerun.md; \
+	done
 
 # The profile changed on the running lab, both ways, as an operator would
 # (site.yml with the new keepalived_vrrp_version), each run watched: the VIP

@@ -359,6 +359,7 @@ def act(node, config, wanted, action, before):
     (the containers after, or HookError). A start begins with the critical
     containers a warm standby kept (`docker start`, the front door serves
     sooner); `docker compose up` then starts the rest, in order."""
+    started_first = []  # their neighbour entries are set already
     if action == 'up' and config['critical_first']:
         first = _compose.first_to_start(config['critical_containers'], before)
         if first:
@@ -367,7 +368,8 @@ def act(node, config, wanted, action, before):
                 answers = list(pool.map(lambda name: node.run(['docker', 'start', name], check=False), first))
             failed = ['%s (%s)' % (name, (res.stderr or '').strip()[:200])
                       for name, res in zip(first, answers) if res.returncode != 0]
-            announced = node.announce_neighbours([n for n, res in zip(first, answers) if res.returncode == 0])
+            started_first = [name for name, res in zip(first, answers) if res.returncode == 0]
+            announced = node.announce_neighbours(started_first)
             log(config['log_file'], 'critical container(s) %s started first%s%s' % (
                 ', '.join(first), ' (neighbours set: %s)' % ', '.join(announced) if announced else '',
                 '; failed, docker compose up follows: ' + ', '.join(failed) if failed else ''))
@@ -375,7 +377,8 @@ def act(node, config, wanted, action, before):
         node.compose(_compose.compose_args(action, config['command_timeout']))
     after = node.containers()
     if action in ('up', 'restart'):
-        node.announce_neighbours([c['name'] for c in after if c['state'] == 'running'])
+        node.announce_neighbours([c['name'] for c in after if c['state'] == 'running'
+                                  and c['name'] not in started_first])
     if not _compose.reached(wanted, after, config['min_containers']):
         raise HookError('stack is not %s after docker compose %s: %s' % (
             wanted, action, ', '.join('%s=%s' % (c['name'], c['state']) for c in after) or 'no containers'))

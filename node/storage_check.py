@@ -62,10 +62,17 @@ def check_all(paths, timeout, probe_name, ismount=os.path.ismount):
     return not problems, problems
 
 
+def probe_file_name(host, pid):
+    return '.netsocs-storage-check.%s.%d' % (host, pid)
+
+
 def main():
     with open(CONFIG_FILE) as handle:
         config = json.load(handle)
-    probe_name = '.netsocs-storage-check.%s' % socket.gethostname()
+    # One name per node and process: the health check (every second) and a
+    # deploy's preflight may check the same share at the same moment, and
+    # one must not remove the other's probe.
+    probe_name = probe_file_name(socket.gethostname(), os.getpid())
     ok, problems = check_all(config['paths'], config.get('timeout', 10), probe_name)
     if ok:
         print('shared storage OK: %d shares mounted and writable' % len(config['paths']))

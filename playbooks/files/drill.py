@@ -104,18 +104,6 @@ def sample_once(vip, project, state_file, parser):
     return record
 
 
-ACTIONS = {
-    'stop_keepalived': [['systemctl', 'stop', 'keepalived']],
-    'start_keepalived': [['systemctl', 'start', 'keepalived']],
-    'link_down': [['ip', 'link', 'set', 'dev', '{interface}', 'down']],
-    'link_up': [['ip', 'link', 'set', 'dev', '{interface}', 'up']],
-    'stack_down': [['docker', 'compose', '--project-directory', '{project_dir}', 'down']],
-    # The node's own stack failed and was fixed: lift the failback hold-off.
-    'clear_holdoff': [['{stack_hook}', 'clear-holdoff']],
-    # Lab only, from the controller: freeze the node whole (a hard failure), see freeze().
-    'freeze': [],
-    'unfreeze': [],
-}
 # A nested container's freezer on a cgroup v1 host whose nodes share its
 # cgroup namespace: the nested engine puts it beside the node's, not under it.
 NESTED_FREEZER = '/sys/fs/cgroup/freezer/docker/%s/freezer.state'
@@ -172,25 +160,61 @@ def route_commands(routes_json, interface):
     return commands
 
 
+def commands(*templates):
+    """An action that runs these commands in turn ({name} filled from the values)."""
+    def run(values, events):
+        for command in templates:
+            subprocess.run([part.format(**values) for part in command], check=True, timeout=300)
+    return run
+
+
+def routes_file(events, values):
+    return events + '.routes-%s.json' % values['interface']
+
+
+def link_down(values, events):
+    """Take the link down, saving its routes first (taking it down deletes them)."""
+    saved = subprocess.run(['ip', '-j', 'route', 'show', 'dev', values['interface']],
+                           capture_output=True, text=True, check=True, timeout=10).stdout
+    with open(routes_file(events, values), 'w') as handle:
+        handle.write(saved)
+    commands(['ip', 'link', 'set', 'dev', '{interface}', 'down'])(values, events)
+
+
+def link_up(values, events):
+    """Bring the link up and restore the routes link_down() saved."""
+    commands(['ip', 'link', 'set', 'dev', '{interface}', 'up'])(values, events)
+    if os.path.exists(routes_file(events, values)):
+        with open(routes_file(events, values)) as handle:
+            for command in route_commands(handle.read(), values['interface']):
+                subprocess.run(command, check=True, timeout=10)
+
+
+def frozen_file(events, values):
+    return events + '.frozen-%s.json' % values['container']
+
+
+ACTIONS = {
+    'stop_keepalived': commands(['systemctl', 'stop', 'keepalived']),
+    'start_keepalived': commands(['systemctl', 'start', 'keepalived']),
+    'link_down': link_down,
+    'link_up': link_up,
+    'stack_down': commands(['docker', 'compose', '--project-directory', '{project_dir}', 'down']),
+    # The node's own stack failed and was fixed: lift the failback hold-off.
+    'clear_holdoff': commands(['{stack_hook}', 'clear-holdoff']),
+    # Lab only, from the controller: freeze the node whole (a hard failure).
+    'freeze': lambda values, events: freeze(values['container'], frozen_file(events, values)),
+    'unfreeze': lambda values, events: thaw(values['container'], frozen_file(events, values)),
+}
+
+
 def act(action, events, **values):
-    """Run one drill action on this node and log its start time."""
-    routes_file = events + '.routes-%s.json' % values.get('interface')
-    if action == 'link_down':
-        saved = subprocess.run(['ip', '-j', 'route', 'show', 'dev', values['interface']],
-                               capture_output=True, text=True, check=True, timeout=10).stdout
-        with open(routes_file, 'w') as handle:
-            handle.write(saved)
+    """Log the start time of one drill action, then run it (on this node, or
+    for freeze/unfreeze on the lab's controller). Returns the start time."""
     started = time.time()
     with open(events, 'a') as handle:
         handle.write(json.dumps({'t': started, 'event': action}) + '\n')
-    if action in ('freeze', 'unfreeze'):
-        (freeze if action == 'freeze' else thaw)(values['container'], events + '.frozen-%s.json' % values['container'])
-    for command in ACTIONS[action]:
-        subprocess.run([part.format(**values) for part in command], check=True, timeout=300)
-    if action == 'link_up' and os.path.exists(routes_file):
-        with open(routes_file) as handle:
-            for command in route_commands(handle.read(), values['interface']):
-                subprocess.run(command, check=True, timeout=10)
+    ACTIONS[action](values, events)
     return started
 
 # ---------------------------------------------------------------- analysis

@@ -19,8 +19,9 @@ description:
     M(ansible.builtin.copy) and M(ansible.builtin.template) cost one or two round trips per path
     (a stat, then the attributes); render templates with the
     P(ansible.builtin.template#lookup) lookup.
-  - For secrets, validation commands or remote sources use M(ansible.builtin.template) or
-    M(ansible.builtin.copy).
+  - A secret goes in O(files[].secret_content), which is kept out of the module's output and of
+    the diff. A file can be checked before it replaces the old one (O(files[].validate)). For
+    remote sources use M(ansible.builtin.copy).
 author:
   - Netsocs infrastructure team (@netsocs)
 options:
@@ -57,8 +58,24 @@ options:
       content:
         description:
           - The whole content of the file (text, written as UTF-8).
-          - Omitted, the file is created empty when it is missing and its content is never
-            touched (a log file); only its owner, group and mode are kept right.
+          - Omitted (and O(files[].secret_content) too), the file is created empty when it is
+            missing and its content is never touched (a log file); only its owner, group and
+            mode are kept right.
+          - Mutually exclusive with O(files[].secret_content).
+        type: str
+      secret_content:
+        description:
+          - The whole content of a file that holds a secret (a password, a C(.env)). Treated as
+            O(files[].content), but never shown (the module's output hides it, and the diff
+            says only that the content changed).
+        type: str
+      validate:
+        description:
+          - A command that checks the new content before it replaces the file, run only when
+            the content differs. C(%s) in it is the path of the new content (a temporary file
+            beside the file). When the command fails, nothing is replaced, the task fails with
+            its output, and the files after it are not installed.
+          - The command is split like a shell's words but run without a shell.
         type: str
       owner:
         description: Its owner; default O(owner).
@@ -107,6 +124,16 @@ EXAMPLES = r'''
         content: "{{ lookup('ansible.builtin.template', 'stack.json.j2') }}"
   notify: Restart the guard responder
 
+- name: Write the VRRP password, then keepalived.conf once Keepalived's config test passes
+  netsocs.failover.node_files:
+    files:
+      - path: /etc/keepalived/netsocs-auth.conf
+        secret_content: "{{ lookup('ansible.builtin.template', 'auth.conf.j2') }}"
+        mode: "0600"
+      - path: /etc/keepalived/keepalived.conf
+        content: "{{ lookup('ansible.builtin.template', 'keepalived.conf.j2') }}"
+        validate: keepalived --config-test --use-file %s
+
 - name: Create the transition log (its content is the node's)
   netsocs.failover.node_files:
     files:
@@ -126,10 +153,14 @@ changed_paths:
 '''
 
 import os
+import shlex
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+
+
+SECRET = '(secret content, not shown)'
 
 
 def read_bytes(path):
@@ -143,8 +174,9 @@ def read_bytes(path):
         return handle.read()
 
 
-def write_atomically(module, path, data):
-    """Write through a temporary file in the same directory, renamed over `path`."""
+def write_atomically(module, path, data, validate=None):
+    """Write through a temporary file in the same directory, checked with the
+    `validate` command (%s: the temporary file), then renamed over `path`."""
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         raise ValueError('%s: the directory %s does not exist' % (path, directory))
@@ -152,10 +184,22 @@ def write_atomically(module, path, data):
     try:
         with os.fdopen(handle, 'wb') as out:
             out.write(data)
+        if validate:
+            rc, out, err = module.run_command(validate_command(validate, temp))
+            if rc != 0:
+                raise ValueError('%s: the new content failed to validate with `%s` (rc=%d), the file is left as it was: %s'
+                                 % (path, validate, rc, (err or out).strip()[-2000:]))
         module.atomic_move(temp, path, unsafe_writes=False)
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+def validate_command(validate, temp):
+    """The validate command's words, with %s the temporary file."""
+    if '%s' not in validate:
+        raise ValueError('validate must contain %%s (the new content): %s' % validate)
+    return [word.replace('%s', temp) for word in shlex.split(validate)]
 
 
 def attributes(module, path, spec, owner, group, mode, changed):
@@ -193,18 +237,21 @@ def install(module, spec, owner, group, default_mode):
     """Install one file: (changed, diff or None)."""
     path = spec['path']
     current = read_bytes(path)
-    if spec.get('content') is None:  # the node's own content (a log): only make sure it is there
+    secret = spec.get('secret_content') is not None
+    content = spec['secret_content'] if secret else spec.get('content')
+    if content is None:  # the node's own content (a log): only make sure it is there
         wanted = current if current is not None else b''
     else:
-        wanted = to_bytes(spec['content'], errors='surrogate_or_strict')
+        wanted = to_bytes(content, errors='surrogate_or_strict')
     differs = current != wanted
     diff = None
     if differs and module._diff:
-        diff = {'before_header': path, 'after_header': path,
-                'before': to_text(current or b'', errors='surrogate_or_replace'),
-                'after': to_text(wanted, errors='surrogate_or_replace')}
+        before, after = ((SECRET if current is not None else '', SECRET + ' (changed)') if secret else
+                         (to_text(current or b'', errors='surrogate_or_replace'),
+                          to_text(wanted, errors='surrogate_or_replace')))
+        diff = {'before_header': path, 'after_header': path, 'before': before, 'after': after}
     if differs and not module.check_mode:
-        write_atomically(module, path, wanted)
+        write_atomically(module, path, wanted, spec.get('validate'))
     if current is None and module.check_mode:
         return True, diff  # nothing to set attributes on yet
     return attributes(module, path, spec, owner, group, default_mode, differs), diff
@@ -222,10 +269,12 @@ def main():
             'files': {'type': 'list', 'elements': 'dict', 'options': {
                 'path': {'type': 'path', 'required': True},
                 'content': {'type': 'str'},
+                'secret_content': {'type': 'str', 'no_log': True},
+                'validate': {'type': 'str'},
                 'owner': {'type': 'str'},
                 'group': {'type': 'str'},
                 'mode': {'type': 'str'},
-            }},
+            }, 'mutually_exclusive': [('content', 'secret_content')]},
             'owner': {'type': 'str', 'default': 'root'},
             'group': {'type': 'str', 'default': 'root'},
             'mode': {'type': 'str', 'default': '0644'},

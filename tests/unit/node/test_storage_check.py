@@ -55,3 +55,15 @@ def test_hung_share_fails_within_the_timeout(tmp_path):
     ok, problems = check.check_all([str(tmp_path)], 0.2, '.probe', ismount=hung)
     release.set()
     assert ok is False and 'no answer within 0.2s' in problems[0]
+
+
+def test_two_checks_at_once_on_one_node_do_not_share_a_probe(tmp_path):
+    # the health check runs every second; a deploy's preflight runs the same
+    # check: with one probe name per node, one removed the other's probe
+    # ("not writable (No such file or directory)", seen in make migrate)
+    first, second = check.probe_file_name('node-b', 101), check.probe_file_name('node-b', 102)
+    assert first != second and first.startswith('.netsocs-storage-check.node-b.')
+    # the first check's probe is still there while the second one runs
+    (tmp_path / first).write_text('netsocs storage check\n')
+    assert check.check_share(str(tmp_path), second, ismount=mounted) is None
+    assert (tmp_path / first).exists() and not (tmp_path / second).exists()

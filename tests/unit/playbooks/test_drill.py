@@ -248,3 +248,28 @@ def test_a_node_without_a_nested_engine_is_frozen_alone(tmp_path):
     assert drill.freeze('node-a', str(saved), run=run) == []
     assert run.calls == [['docker', 'exec'], ['docker', 'pause', 'node-a']]
     assert json.loads(saved.read_text()) == []
+
+
+def test_an_action_logs_its_start_then_runs_its_commands(tmp_path, monkeypatch):
+    # each action of the table is one callable: commands filled from the
+    # values; the link's routes saved on the way down, restored on the way up
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append(argv)
+        out = json.dumps([{'dst': 'default', 'gateway': '10.0.0.1', 'dev': 'eth1', 'flags': []}])
+        return type('Done', (), {'stdout': out if argv[:2] == ['ip', '-j'] else '', 'returncode': 0})()
+
+    monkeypatch.setattr(drill.subprocess, 'run', run)
+    events = str(tmp_path / 'events.jsonl')
+    drill.act('stack_down', events, project_dir='/opt/netsocs', interface='eth1')
+    drill.act('link_down', events, interface='eth1')
+    drill.act('link_up', events, interface='eth1')
+    assert calls == [
+        ['docker', 'compose', '--project-directory', '/opt/netsocs', 'down'],
+        ['ip', '-j', 'route', 'show', 'dev', 'eth1'],
+        ['ip', 'link', 'set', 'dev', 'eth1', 'down'],
+        ['ip', 'link', 'set', 'dev', 'eth1', 'up'],
+        ['ip', 'route', 'replace', 'default', 'via', '10.0.0.1', 'dev', 'eth1'],
+    ]
+    assert [e['event'] for e in drill.read_jsonl(events)] == ['stack_down', 'link_down', 'link_up']

@@ -136,3 +136,44 @@ def test_nothing_to_do_is_an_error(capsys):
             node_files.main()
     result = json.loads(capsys.readouterr().out)
     assert result['failed'] and 'one of the following is required: directories, files' in result['msg']
+
+
+def test_a_secret_is_written_but_never_shown(tmp_path, capsys):
+    env = tmp_path / '.env'
+    env.write_text('DB_PASSWORD=old-secret\n')
+    result = run(capsys, [{'path': str(env), 'secret_content': 'DB_PASSWORD=s3cr3t-value\n', 'mode': '0600'}],
+                 diff=True)
+    assert result['changed_paths'] == [str(env)] and env.read_text() == 'DB_PASSWORD=s3cr3t-value\n'
+    assert mode(env) == '0600'
+    # neither the old nor the new content is in the output (diff, invocation)
+    out = json.dumps(result)
+    assert 's3cr3t-value' not in out and 'old-secret' not in out
+    assert result['diff'][0]['before'] != result['diff'][0]['after']
+    assert run(capsys, [{'path': str(env), 'secret_content': 'DB_PASSWORD=s3cr3t-value\n', 'mode': '0600'}],
+               diff=True)['changed'] is False
+
+
+def test_content_and_secret_content_are_exclusive(tmp_path, capsys):
+    result = run(capsys, [{'path': str(tmp_path / 'x'), 'content': 'a', 'secret_content': 'b'}])
+    assert result['failed'] and 'mutually exclusive' in result['msg']
+
+
+def test_new_content_replaces_the_file_only_when_its_validate_command_passes(tmp_path, capsys):
+    # the command sees the new content (at %s), not the old file
+    conf, after = tmp_path / 'keepalived.conf', tmp_path / 'after'
+    conf.write_text('good\n')
+    check = 'grep -qx good %s'
+    bad = run(capsys, [{'path': str(conf), 'content': 'bad\n', 'validate': check},
+                       {'path': str(after), 'content': 'x\n'}])
+    assert bad['failed'] and 'failed to validate with `grep -qx good %s` (rc=1), the file is left as it was' in bad['msg']
+    # nothing replaced, no temporary file left, the files after it not installed
+    assert conf.read_text() == 'good\n' and sorted(p.name for p in tmp_path.iterdir()) == ['keepalived.conf']
+    good = run(capsys, [{'path': str(conf), 'content': 'good\n', 'validate': 'false %s'}])
+    assert good['changed'] is False  # the same content: nothing to validate
+    (tmp_path / 'new').write_text('')
+    assert run(capsys, [{'path': str(tmp_path / 'new'), 'content': 'good\n', 'validate': check}])['changed']
+
+
+def test_a_validate_command_without_the_placeholder_is_refused(tmp_path, capsys):
+    result = run(capsys, [{'path': str(tmp_path / 'x'), 'content': 'a', 'validate': 'true'}])
+    assert result['failed'] and 'validate must contain %s' in result['msg'] and not (tmp_path / 'x').exists()
