@@ -27,7 +27,8 @@ class VipError(ValueError):
 def parse_ip_addr_json(text):
     """Turn `ip -j -4 addr show` output into a list of IPv4 addresses.
 
-    Returns a list of dicts: {interface, address, prefix, secondary, label}.
+    Returns a list of dicts: {interface, address, prefix, secondary, label,
+    dynamic} (dynamic: assigned by DHCP, with a lease that runs out).
     """
     try:
         links = json.loads(text or '[]')
@@ -46,6 +47,7 @@ def parse_ip_addr_json(text):
                 'prefix': info.get('prefixlen'),
                 'secondary': bool(info.get('secondary', False)),
                 'label': info.get('label'),
+                'dynamic': bool(info.get('dynamic', False)),
             })
     return result
 

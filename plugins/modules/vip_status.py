@@ -190,6 +190,14 @@ arp_answers:
   type: list
   elements: str
   sample: ["02:42:ac:1e:63:0d"]
+addresses:
+  description:
+    - The node's IPv4 addresses, as C(ip -4 addr) shows them at the last look. C(dynamic) marks
+      an address assigned by DHCP (a lease that runs out).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{interface: eth0, address: 192.168.1.10, prefix: 24, secondary: false, label: eth0, dynamic: false}]
 waited:
   description: Seconds spent waiting for O(state); V(0) when O(state) is not set.
   returned: always
@@ -298,7 +306,8 @@ def read_addresses(module):
 def observe(module):
     """Take one look at the node: the VIP and the VRRP state."""
     params = module.params
-    entry = find_vip(read_addresses(module), params['address'], params['interface'], params['prefix'])
+    addresses = read_addresses(module)
+    entry = find_vip(addresses, params['address'], params['interface'], params['prefix'])
     recorded = parse_vrrp_state(_read(params['state_file']))
     running = keepalived_running(params['pid_file'])
     return {
@@ -309,6 +318,7 @@ def observe(module):
         'vrrp_priority': recorded.get('priority') if recorded else None,
         'vrrp_since': recorded.get('time') if recorded else None,
         'keepalived_running': running,
+        'addresses': addresses,
     }
 
 

@@ -26,7 +26,14 @@ def test_parse_lists_ipv4_only():
     addrs = _vip.parse_ip_addr_json(MASTER_IP_JSON)
     assert [a['address'] for a in addrs] == ['127.0.0.1', '172.30.99.11', '172.30.99.100']
     assert addrs[2] == {'interface': 'eth0', 'address': '172.30.99.100', 'prefix': 24,
-                        'secondary': True, 'label': 'eth0'}
+                        'secondary': True, 'label': 'eth0', 'dynamic': False}
+
+
+def test_an_address_from_dhcp_is_marked_dynamic():
+    # what iproute2 shows for a DHCP lease (the preflight refuses such a node address)
+    leased = json.dumps([{"ifname": "eth0", "addr_info": [
+        {"family": "inet", "local": "10.0.0.5", "prefixlen": 24, "dynamic": True, "valid_life_time": 3500}]}])
+    assert [a['dynamic'] for a in _vip.parse_ip_addr_json(leased)] == [True]
 
 
 @pytest.mark.parametrize('text', ['', '[]', '[{"ifname": "eth0"}]'])

@@ -57,6 +57,9 @@ def test_master_holds_vip(node, capsys):
     assert result['interface'] == 'eth0' and result['prefix'] == 24
     assert result['vrrp_state'] == 'MASTER' and result['vrrp_priority'] == 150
     assert result['keepalived_running'] is True and result['waited'] == 0
+    # the addresses it read, for the preflight's DHCP check (one read, not two)
+    seen = [(a['address'], a['dynamic']) for a in result['addresses']]
+    assert seen == [('172.30.99.11', False), ('172.30.99.100', False)]
 
 
 def test_backup_without_vip(node, capsys):
