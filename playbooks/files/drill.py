@@ -69,38 +69,34 @@ def probe_once(url, timeout, expect_status=200, marker=''):
                 'ms': round((time.time() - start) * 1000, 1)}
 
 
-def load_vip_parser(runtime_dir):
-    """The node runtime's _vip.py (the collection's module_utils/_vip.py, which
-    the docker_stack role installs there): the VIP is read on the nodes exactly
-    as the vip_status module and the stack hook read it."""
+def load_runtime(runtime_dir):
+    """The node runtime installed in runtime_dir (the collection's
+    plugins/module_utils/runtime/): the sampler reads the VIP and the VRRP
+    state exactly as the vip_status module and the stack hook read them."""
     sys.path.insert(0, runtime_dir)
-    import _vip  # noqa: E402  pylint: disable=import-outside-toplevel
-    return _vip
+    from runtime import vip, vrrp  # noqa: E402  pylint: disable=import-outside-toplevel
+    return argparse.Namespace(vip=vip, vrrp=vrrp)
 
 
-def holds_vip(ip_json, vip, parser):
+def holds_vip(ip_json, vip, runtime):
     """True/False from `ip -j -4 addr` output; None when it cannot be read."""
     try:
-        return parser.find_vip(parser.parse_ip_addr_json(ip_json), vip) is not None
-    except parser.VipError:
+        return runtime.vip.find_vip(runtime.vip.parse_ip_addr_json(ip_json), vip) is not None
+    except runtime.vip.VipError:
         return None
 
 
-def sample_once(vip, project, state_file, parser):
+def sample_once(vip, project, state_file, runtime):
     record = {'t': time.time()}
     res = subprocess.run(['ip', '-j', '-4', 'addr', 'show'], capture_output=True, text=True, timeout=5, check=False)
-    record['vip'] = holds_vip(res.stdout, vip, parser) if res.returncode == 0 else None
+    record['vip'] = holds_vip(res.stdout, vip, runtime) if res.returncode == 0 else None
     try:
         res = subprocess.run(['docker', 'ps', '-q', '--filter', 'label=com.docker.compose.project=' + project],
                              capture_output=True, text=True, timeout=5, check=False)
         record['containers'] = len(res.stdout.split()) if res.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired):
         record['containers'] = None
-    try:
-        with open(state_file) as handle:
-            record['vrrp'] = json.load(handle).get('state')
-    except (OSError, ValueError):
-        record['vrrp'] = None
+    record['vrrp'] = runtime.vrrp.read_state(state_file)
     return record
 
 
@@ -533,7 +529,7 @@ def main(argv=None):
     s.add_argument('--vip', required=True)
     s.add_argument('--project', default='netsocs')
     s.add_argument('--state-file', required=True, help='the VRRP state file vrrp-notify writes')
-    s.add_argument('--runtime-dir', required=True, help='where the node runtime (and its _vip.py) is installed')
+    s.add_argument('--runtime-dir', required=True, help='where the node runtime (its runtime/ package) is installed')
     for each in (p, s):
         each.add_argument('--out', required=True)
         each.add_argument('--stop-file', required=True)
@@ -554,9 +550,9 @@ def main(argv=None):
     if args.command == 'probe':
         _loop(args.out, args.stop_file, args.interval, args.max_seconds, lambda: probe_once(args.url, args.timeout, args.expect_status, args.marker))
     elif args.command == 'sample':
-        parser = load_vip_parser(args.runtime_dir)
+        runtime = load_runtime(args.runtime_dir)
         _loop(args.out, args.stop_file, args.interval, args.max_seconds,
-              lambda: sample_once(args.vip, args.project, args.state_file, parser))
+              lambda: sample_once(args.vip, args.project, args.state_file, runtime))
     elif args.command == 'act':
         started = act(args.action, args.events, interface=args.interface, project_dir=args.project_dir,
                       container=args.container, stack_hook=args.stack_hook)

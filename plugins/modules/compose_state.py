@@ -150,7 +150,7 @@ services:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.netsocs.failover.plugins.module_utils._compose import (
+from ansible_collections.netsocs.failover.plugins.module_utils.runtime.compose import (
     ComposeError,
     active_count,
     compose_args,

@@ -111,14 +111,14 @@ attributes:
 '''
 
 EXAMPLES = r'''
-- name: Install the hook and its configuration
+- name: Install a hook and its configuration
   netsocs.failover.node_files:
     directories:
       - path: /usr/local/libexec/netsocs-failover
       - path: /etc/netsocs-failover
     files:
-      - path: /usr/local/libexec/netsocs-failover/stack-hook
-        content: "{{ lookup('ansible.builtin.file', 'node/stack_hook.py', rstrip=false) }}"
+      - path: /usr/local/libexec/netsocs-failover/check-stack
+        content: "{{ lookup('ansible.builtin.file', 'check-stack.py', rstrip=false) }}"
         mode: "0755"
       - path: /etc/netsocs-failover/stack.json
         content: "{{ lookup('ansible.builtin.template', 'stack.json.j2') }}"

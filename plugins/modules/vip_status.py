@@ -212,17 +212,20 @@ import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.netsocs.failover.plugins.module_utils._vip import (
+from ansible_collections.netsocs.failover.plugins.module_utils.runtime.vip import (
     ETH_P_ARP,
     VipError,
     arp_request,
-    effective_vrrp_state,
     find_vip,
     parse_arp_reply,
     parse_ip_addr_json,
     parse_keepalived_data,
-    parse_vrrp_state,
     wait_until,
+)
+from ansible_collections.netsocs.failover.plugins.module_utils.runtime.vrrp import (
+    VrrpStateError,
+    effective_state,
+    parse_state,
 )
 
 
@@ -308,13 +311,13 @@ def observe(module):
     params = module.params
     addresses = read_addresses(module)
     entry = find_vip(addresses, params['address'], params['interface'], params['prefix'])
-    recorded = parse_vrrp_state(_read(params['state_file']))
+    recorded = parse_state(_read(params['state_file']))
     running = keepalived_running(params['pid_file'])
     return {
         'present': entry is not None,
         'interface': entry['interface'] if entry else None,
         'prefix': entry['prefix'] if entry else None,
-        'vrrp_state': effective_vrrp_state(recorded, running),
+        'vrrp_state': effective_state(recorded, running),
         'vrrp_priority': recorded.get('priority') if recorded else None,
         'vrrp_since': recorded.get('time') if recorded else None,
         'keepalived_running': running,
@@ -364,7 +367,7 @@ def main():
         if module.params['arp_probe']:
             result['arp_answers'] = arp_answers(module.params['interface'], read_addresses(module),
                                                 module.params['address'], module.params['arp_timeout'])
-    except VipError as exc:
+    except (VipError, VrrpStateError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, waited=round(waited, 3), **result)
 

@@ -11,6 +11,7 @@ the NFS server). The failover behaviour itself is the Ansible verify's and the
 drills' job; these tests see a node at rest.
 """
 
+import hashlib
 import json
 import pathlib
 import shlex
@@ -91,10 +92,15 @@ def test_boot_guard(host):
 
 
 def test_node_runtime(host):
-    for tool in ['stack-hook', 'vrrp-notify']:
+    for tool in ['stack-hook', 'vrrp-notify', 'storage-check']:
         hook = host.file('%s/%s' % (RUNTIME, tool))
         assert hook.user == 'root' and hook.mode == 0o755
         assert hook.content_string.startswith('#!/usr/bin/python3\n')
+    # One package, exactly the collection's (whichever role wrote it last).
+    shipped = sorted((ROOT / 'plugins' / 'module_utils' / 'runtime').glob('*.py'))
+    digests = host.check_output('cd %s/runtime && sha256sum %s' % (RUNTIME, ' '.join(p.name for p in shipped)))
+    assert sorted(line.split()[::-1] for line in digests.splitlines()) == \
+        [[p.name, hashlib.sha256(p.read_bytes()).hexdigest()] for p in shipped]
     # Runs as an executable (its interpreter line works) and knows its commands.
     usage = host.run('%s/stack-hook' % RUNTIME)
     assert usage.rc == 2 and usage.stderr.startswith('usage: stack-hook')

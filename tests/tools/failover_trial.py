@@ -46,8 +46,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # as the failover drill does.
 sys.path.insert(0, str(ROOT / 'plugins' / 'module_utils'))
 sys.path.insert(0, str(ROOT / 'playbooks' / 'files'))
-import _vip  # noqa: E402
 import drill  # noqa: E402
+from runtime import vip as _vip  # noqa: E402  (the node runtime's parser)
 
 # The hooks' transition log on the nodes (the docker_stack role's default).
 LOG_FILE = '/var/log/keepalived-failover.log'

@@ -25,7 +25,7 @@ DECOYS = [
     'reports/drill-freeze-20261126T000000Z.md', 'reports/partitions.txt',
     '.pytest_cache/v/cache/lastfailed', 'tests/unit/.pytest_cache/README.md',
     '.venv/bin/python', '.cache/collection/x', '.node-image', '.node-image-bookworm',
-    '__pycache__/x.cpython-311.pyc', 'plugins/modules/__pycache__/vip_status.cpython-311.pyc', 'node/x.pyc',
+    '__pycache__/x.cpython-311.pyc', 'plugins/modules/__pycache__/vip_status.cpython-311.pyc', 'plugins/module_utils/runtime/__pycache__/x.pyc',
     'tests/output/junit/units.xml', 'netsocs-failover-0.9.0.tar.gz', 'importer_result.json',
 ]
 
@@ -72,7 +72,8 @@ def test_the_tarball_ships_no_ignored_file(tarball):
 
 def test_the_tarball_ships_the_collection(tarball):
     for name in ['MANIFEST.json', 'FILES.json', 'LICENSE', 'README.md', 'roles/keepalived/README.md',
-                 'playbooks/site.yml', 'playbooks/failover_drill.yml', 'node/stack_hook.py',
+                 'playbooks/site.yml', 'playbooks/failover_drill.yml', 'plugins/module_utils/runtime/cli.py',
+                 'plugins/lookup/node_runtime.py',
                  'plugins/modules/vip_status.py']:
         assert name in tarball
     assert not [name for name in tarball if name.startswith(('.ci/', 'collections/', '.git/'))]

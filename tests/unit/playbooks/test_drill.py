@@ -126,12 +126,20 @@ def test_timeline_lists_changes_only():
 
 
 def test_holds_vip_reads_ip_json_with_the_runtimes_parser():
-    parser = drill.load_vip_parser(str(ROOT / 'plugins' / 'module_utils'))
+    parser = drill.load_runtime(str(ROOT / 'plugins' / 'module_utils'))
     out = json.dumps([{'ifname': 'eth0', 'addr_info': [{'family': 'inet', 'local': '10.0.0.5', 'prefixlen': 24},
                                                        {'family': 'inet', 'local': '10.0.0.100', 'prefixlen': 24}]}])
     assert drill.holds_vip(out, '10.0.0.100', parser) is True
     assert drill.holds_vip(out, '10.0.0.101', parser) is False
     assert drill.holds_vip('not json', '10.0.0.100', parser) is None
+
+
+def test_the_sampler_reads_the_vrrp_state_with_the_runtimes_reader(tmp_path):
+    runtime = drill.load_runtime(str(ROOT / 'plugins' / 'module_utils'))
+    state_file = tmp_path / 'vrrp-state.json'
+    assert runtime.vrrp.read_state(str(state_file)) is None
+    state_file.write_text('{"instance": "VI", "state": "backup", "schema": 1}')
+    assert runtime.vrrp.read_state(str(state_file)) == 'BACKUP'
 
 
 def test_report_writes_json_and_markdown(tmp_path, capsys):

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 ROOT = pathlib.Path(__file__).parents[3]
+RUNTIME = ROOT / 'plugins' / 'module_utils' / 'runtime'
 ROLES = ['keepalived', 'docker_stack', 'nfs_server', 'nfs_client', 'firewall']
 SHIPPED = sorted(set(ROOT.glob('*.yml')) | set((ROOT / 'playbooks').rglob('*.yml')))
 
@@ -135,8 +136,8 @@ def constant(path, name):
 
 def test_node_scripts_find_their_configuration_where_the_roles_put_it():
     config_dir = pair()['pair_runtime']['config_dir']
-    assert constant(ROOT / 'node' / 'stack_hook.py', 'CONFIG_FILE') == config_dir + '/stack.json'
-    assert constant(ROOT / 'node' / 'storage_check.py', 'CONFIG_FILE') == config_dir + '/storage.json'
+    assert constant(RUNTIME / 'config.py', 'CONFIG_FILE') == config_dir + '/stack.json'
+    assert constant(RUNTIME / 'storage.py', 'CONFIG_FILE') == config_dir + '/storage.json'
 
 
 def test_vip_status_default_state_file_is_the_pairs():

@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: Netsocs
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pure helpers behind the vip_status module: parse `ip -j addr`, read the
-VRRP state that the Keepalived notify hook records, and wait for a condition.
+"""Where the VIP is: parse `ip -j addr`, build and read ARP frames, parse
+Keepalived's data dump, and wait for a condition (the vip_status module, the
+stack hook and the drill's sampler read the node through these).
 
 Nothing here touches the system; callers pass text in and get plain data out,
 so every decision is unit tested without a host.
@@ -16,8 +17,6 @@ import re
 import socket
 import struct
 import time
-
-VRRP_STATES = ('MASTER', 'BACKUP', 'FAULT', 'STOP')
 
 
 class VipError(ValueError):
@@ -102,26 +101,6 @@ def parse_arp_reply(frame, target_ip):
     return ':'.join('%02x' % byte for byte in bytearray(sha))
 
 
-def parse_vrrp_state(text):
-    """Parse the state file written by the notify hook.
-
-    The file holds one JSON object: {"instance", "state", "priority", "time"}.
-    Returns that dict with `state` upper-cased, or None for an empty file.
-    """
-    if not text or not text.strip():
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise VipError('cannot parse VRRP state file: %s' % exc)
-    if not isinstance(data, dict) or 'state' not in data:
-        raise VipError('VRRP state file has no "state" key')
-    data['state'] = str(data['state']).upper()
-    if data['state'] not in VRRP_STATES:
-        raise VipError('unknown VRRP state %r' % data['state'])
-    return data
-
-
 _LIVE_FIELDS = {
     'State': ('state', str),
     'Priority': ('priority', int),
@@ -160,16 +139,6 @@ def parse_keepalived_data(text, instance=None):
                 except ValueError:
                     raise VipError('cannot parse %r in the Keepalived data dump' % line.strip())
     return found
-
-
-def effective_vrrp_state(recorded, keepalived_running):
-    """The node's VRRP state: what the hook recorded, or STOPPED when
-    Keepalived is not running (a stale file must not claim MASTER)."""
-    if not keepalived_running:
-        return 'STOPPED'
-    if recorded is None:
-        return 'UNKNOWN'
-    return recorded['state']
 
 
 def wait_until(probe, done, timeout, interval=0.1, clock=time.monotonic, sleep=time.sleep):

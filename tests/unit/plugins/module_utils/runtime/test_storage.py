@@ -1,13 +1,8 @@
-"""The nfs_client storage check: mount point, write/read/remove, bounded time."""
+"""The shared-storage check (storage-check): mount point, write/read/remove, bounded time."""
 
-import importlib.util
-import pathlib
 import threading
 
-ROOT = pathlib.Path(__file__).parents[3]
-spec = importlib.util.spec_from_file_location('storage_check', ROOT / 'node' / 'storage_check.py')
-check = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(check)
+from ansible_collections.netsocs.failover.plugins.module_utils.runtime import storage as check
 
 
 def mounted(path):

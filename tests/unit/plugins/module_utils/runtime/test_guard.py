@@ -1,15 +1,10 @@
-"""The split-brain guard's decisions and its parsing of arping (node/_guard.py)."""
+"""The split-brain guard (decisions, arping), its responder's second path, the storage lease."""
 
-import importlib.util
-import pathlib
 import socket
 
 import pytest
 
-ROOT = pathlib.Path(__file__).parents[3]
-spec = importlib.util.spec_from_file_location('_guard', ROOT / 'node' / '_guard.py')
-guard = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(guard)
+from ansible_collections.netsocs.failover.plugins.module_utils.runtime import guard, lease, responder
 
 # Recorded from iputils arping 20240905 in a lab node, duplicate address detection.
 DAD_DUPLICATE = '''ARPING 172.30.99.100 from 0.0.0.0 eth0
@@ -182,28 +177,28 @@ def test_status_query_over_udp():
     server.bind(('127.0.0.1', 0))
     port = server.getsockname()[1]
     server.close()
-    answers = iter([guard.status_reply('node-a', True, 'MASTER'), guard.status_reply('node-a', False, 'BACKUP')])
-    thread = threading.Thread(target=lambda: guard.respond(port, ['127.0.0.1'], lambda: next(answers)), daemon=True)
+    answers = iter([responder.status_reply('node-a', True, 'MASTER'), responder.status_reply('node-a', False, 'BACKUP')])
+    thread = threading.Thread(target=lambda: responder.respond(port, ['127.0.0.1'], lambda: next(answers)), daemon=True)
     thread.start()
     import time
     time.sleep(0.1)
-    assert guard.ask_peer(['127.0.0.1'], port, 1) is True
-    assert guard.ask_peer(['127.0.0.1'], port, 1) is False
+    assert responder.ask_peer(['127.0.0.1'], port, 1) is True
+    assert responder.ask_peer(['127.0.0.1'], port, 1) is False
 
 
 def test_status_query_without_an_answer_is_false():
-    assert guard.ask_peer(['127.0.0.1'], 9, 0.2) is False  # the discard port answers nothing
+    assert responder.ask_peer(['127.0.0.1'], 9, 0.2) is False  # the discard port answers nothing
 
 
 # ---------------------------------------------------------------- the storage lease
 
 def _hold(path, ready, release):
-    lease = guard.Lease(path, 'node-a', 2)
-    assert lease.try_acquire()
-    lease.refresh(1000.0)
+    held = lease.Lease(path, 'node-a', 2)
+    assert held.try_acquire()
+    held.refresh(1000.0)
     ready.set()
     release.wait(10)
-    lease.release()
+    held.release()
 
 
 def test_only_one_process_holds_the_lease(tmp_path):
@@ -215,7 +210,7 @@ def test_only_one_process_holds_the_lease(tmp_path):
     holder.start()
     try:
         assert ready.wait(10)
-        mine = guard.Lease(path, 'node-b', 2)
+        mine = lease.Lease(path, 'node-b', 2)
         assert mine.try_acquire() is False
         assert mine.holder() == 'node-a 1000.000'
         release.set()
@@ -231,8 +226,8 @@ def test_only_one_process_holds_the_lease(tmp_path):
 def test_a_hung_operation_misses_its_deadline():
     import threading
     never = threading.Event()
-    with pytest.raises(guard.LeaseError, match='no answer within 0.2s'):
-        guard.within(0.2, never.wait)
+    with pytest.raises(lease.LeaseError, match='no answer within 0.2s'):
+        lease.within(0.2, never.wait)
 
 
 def test_a_probe_that_cannot_run_answers_nothing():
@@ -249,7 +244,7 @@ def test_a_refused_status_query_is_no_answer():
     probe.bind(('127.0.0.1', 0))
     port = probe.getsockname()[1]
     probe.close()
-    assert guard.ask_peer(['127.0.0.1'], port, 0.4) is False
+    assert responder.ask_peer(['127.0.0.1'], port, 0.4) is False
 
 
 def _responder(handover):
@@ -258,8 +253,9 @@ def _responder(handover):
     server.bind(('127.0.0.1', 0))
     port = server.getsockname()[1]
     server.close()
-    threading.Thread(target=lambda: guard.respond(port, ['127.0.0.1'], lambda: guard.status_reply('node-b', False, 'BACKUP'),
-                                                  handover=handover), daemon=True).start()
+    threading.Thread(target=lambda: responder.respond(
+        port, ['127.0.0.1'], lambda: responder.status_reply('node-b', False, 'BACKUP'), handover=handover),
+        daemon=True).start()
     import time
     time.sleep(0.1)
     return port
@@ -276,12 +272,12 @@ def test_a_handover_is_acknowledged_then_answered_while_status_queries_go_on():
 
     port = _responder(handover)
     result = []
-    asker = threading.Thread(target=lambda: result.append(guard.request_handover(['127.0.0.1'], port, 1, 5)))
+    asker = threading.Thread(target=lambda: result.append(responder.request_handover(['127.0.0.1'], port, 1, 5)))
     asker.start()
     import time
     time.sleep(0.3)
     # the prestart runs: the guard's status query is still answered
-    assert guard.ask_peer(['127.0.0.1'], port, 1) is False
+    assert responder.ask_peer(['127.0.0.1'], port, 1) is False
     release.set()
     asker.join(5)
     assert result == [(True, '127.0.0.1: stack running')] and calls == [1]
@@ -289,13 +285,13 @@ def test_a_handover_is_acknowledged_then_answered_while_status_queries_go_on():
 
 def test_a_refused_handover_says_why():
     port = _responder(lambda: (False, 'not BACKUP (Keepalived reports FAULT)'))
-    assert guard.request_handover(['127.0.0.1'], port, 1, 5) == (False, '127.0.0.1: not BACKUP (Keepalived reports FAULT)')
+    assert responder.request_handover(['127.0.0.1'], port, 1, 5) == (False, '127.0.0.1: not BACKUP (Keepalived reports FAULT)')
 
 
 def test_no_responder_no_handover_and_no_long_wait():
     import time
     started = time.monotonic()
-    ready, why = guard.request_handover(['127.0.0.1'], 9, 0.4, 20)
+    ready, why = responder.request_handover(['127.0.0.1'], 9, 0.4, 20)
     assert ready is False and why == 'no peer acknowledged within 0.4s'
     assert time.monotonic() - started < 1.0
 
@@ -303,5 +299,5 @@ def test_no_responder_no_handover_and_no_long_wait():
 def test_a_peer_that_acknowledges_but_never_answers_is_waited_for_the_timeout_only():
     import threading
     port = _responder(lambda: (threading.Event().wait(3), (True, 'late'))[1])
-    ready, why = guard.request_handover(['127.0.0.1'], port, 1, 0.5)
+    ready, why = responder.request_handover(['127.0.0.1'], port, 1, 0.5)
     assert ready is False and why == '127.0.0.1 acknowledged but gave no answer within 0.5s'

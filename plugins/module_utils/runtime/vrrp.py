@@ -1,27 +1,72 @@
 # -*- coding: utf-8 -*-
-# Managed by Ansible (netsocs.failover.keepalived, from node/ in the collection):
-# local changes are overwritten.
-"""Keepalived notify hook: log every VRRP transition and record the state.
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The VRRP state: Keepalived's notify hook writes it, and this is its one reader.
 
-Keepalived calls it as:
+Keepalived calls the notify hook (``vrrp-notify``) as:
     vrrp-notify --log-file=PATH --state-file=PATH TYPE NAME STATE PRIORITY
 (the options come from keepalived.conf, Keepalived appends the rest; TYPE is
 INSTANCE or GROUP, STATE is MASTER, BACKUP, FAULT or STOP).
 
 It appends one timestamped line to the transition log and atomically replaces
-the state file with {"instance", "state", "priority", "time"}, which the
-vip_status module reads. Standard library only; it must never hang or raise
-into Keepalived, so failures are reported on stderr (the journal) and the exit
-status, nothing else.
+the state file (vrrp-state.json) with {"instance", "state", "priority",
+"time", "schema"}, which the stack hook, the guard's responder, the
+vip_status module and the drill's sampler read through ``read_state``. It
+must never hang or raise into Keepalived, so failures are reported on stderr
+(the journal) and the exit status, nothing else.
 """
+
+from __future__ import annotations
 
 import datetime
 import json
-import os
 import sys
-import tempfile
+
+from . import state as files
 
 STATES = ('MASTER', 'BACKUP', 'FAULT', 'STOP')
+
+
+class VrrpStateError(ValueError):
+    pass
+
+
+def parse_state(text):
+    """The state file's record with `state` upper-cased, or None for an empty
+    file; VrrpStateError when it is not a record of a known state."""
+    if not text or not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise VrrpStateError('cannot parse VRRP state file: %s' % exc)
+    if not isinstance(data, dict) or 'state' not in data:
+        raise VrrpStateError('VRRP state file has no "state" key')
+    data['state'] = str(data['state']).upper()
+    if data['state'] not in STATES:
+        raise VrrpStateError('unknown VRRP state %r' % data['state'])
+    return data
+
+
+def read_state(path):
+    """The VRRP state Keepalived last reported on this node ('MASTER', ...),
+    or None when nothing readable was recorded."""
+    try:
+        with open(path) as handle:
+            record = parse_state(handle.read())
+    except (OSError, VrrpStateError):
+        return None
+    return record['state'] if record else None
+
+
+def effective_state(recorded, keepalived_running):
+    """The node's VRRP state: what the hook recorded, or STOPPED when
+    Keepalived is not running (a stale file must not claim MASTER)."""
+    if not keepalived_running:
+        return 'STOPPED'
+    if recorded is None:
+        return 'UNKNOWN'
+    return recorded['state']
 
 
 def split_options(argv):
@@ -62,22 +107,9 @@ def log_line(now, kind, name, state, priority):
     return line + '\n'
 
 
-def write_state(path, record):
-    """Replace the state file atomically (readers never see half a file)."""
-    directory = os.path.dirname(path) or '.'
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.vrrp-state.')
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            json.dump(record, handle)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def main(argv, now=None):
+def notify(argv, now=None):
+    """The notify hook (``vrrp-notify``): 0, 1 when a file could not be
+    written, 2 for arguments it does not understand."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     try:
         paths, argv = split_options(argv)
@@ -94,13 +126,9 @@ def main(argv, now=None):
         status = 1
     if kind == 'INSTANCE':
         try:
-            write_state(paths['state_file'],
-                        {'instance': name, 'state': state, 'priority': priority, 'time': now.isoformat()})
+            files.write_json(paths['state_file'],
+                             {'instance': name, 'state': state, 'priority': priority, 'time': now.isoformat()})
         except OSError as exc:
             sys.stderr.write('vrrp-notify: cannot write %s: %s\n' % (paths['state_file'], exc))
             status = 1
     return status
-
-
-if __name__ == '__main__':
-    sys.exit(main(sys.argv[1:]))

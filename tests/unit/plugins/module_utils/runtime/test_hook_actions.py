@@ -1,23 +1,18 @@
-"""The docker_stack hooks: role decisions, flap handling, state-aware health."""
+"""The stack hook's actions (runtime lifecycle, health, guard check, handover,
+lease, cli): role decisions, flap handling, state-aware health."""
 
-import importlib.util
 import json
 import pathlib
+import socket
 import threading
 import time
 
 import pytest
 
-ROOT = pathlib.Path(__file__).parents[3]
-# Installed beside the hook on the nodes; here it comes from the collection.
-import sys  # noqa: E402
-for _name in ('_compose', '_vip'):
-    _spec = importlib.util.spec_from_file_location(_name, ROOT / 'plugins' / 'module_utils' / (_name + '.py'))
-    sys.modules[_name] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules[_name])
-spec = importlib.util.spec_from_file_location('stack_hook', ROOT / 'node' / 'stack_hook.py')
-hook = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(hook)
+from ansible_collections.netsocs.failover.plugins.module_utils.runtime import (
+    adapter, cli, handover, health, lease, lifecycle, state as files)
+from ansible_collections.netsocs.failover.plugins.module_utils.runtime import config as settings
+from ansible_collections.netsocs.failover.plugins.module_utils.runtime import guard as split_brain
 
 RUNNING = [{'name': n, 'service': n, 'state': 'running', 'health': '', 'exit_code': 0}
            for n in ('mediamtx', 'netsocs-caddy', 'traefik')]
@@ -108,7 +103,7 @@ class FakeNode(object):
 
 @pytest.fixture
 def config(tmp_path):
-    cfg = dict(hook.DEFAULTS, state_dir=str(tmp_path), log_file=str(tmp_path / 'failover.log'),
+    cfg = dict(settings.DEFAULTS, state_dir=str(tmp_path), log_file=str(tmp_path / 'failover.log'),
                health_log_file=str(tmp_path / 'health.log'), vip='10.0.0.100', grace_seconds=30,
                failback_holdoff_seconds=60, project_dir='/opt/netsocs',
                hook_path='/usr/local/libexec/netsocs-failover/stack-hook', standby='cold')
@@ -117,18 +112,18 @@ def config(tmp_path):
 
 @pytest.fixture
 def warm(config):
-    return dict(config, standby=hook.DEFAULTS['standby'])
+    return dict(config, standby=settings.DEFAULTS['standby'])
 
 
 @pytest.fixture
 def state(tmp_path):
-    return hook.State(str(tmp_path))
+    return files.State(str(tmp_path))
 
 
 def test_is_master_reads_the_vip(config):
     out = json.dumps([{'ifname': 'eth0', 'addr_info': [{'family': 'inet', 'local': '10.0.0.5'},
                                                        {'family': 'inet', 'local': '10.0.0.100'}]}])
-    node = hook.Node(config)
+    node = adapter.Node(config)
     node.run = lambda args, **kw: Answer(0, stdout=out)
     assert node.is_master() is True
     node.config = dict(config, vip='10.0.0.101')
@@ -145,12 +140,12 @@ def test_is_master_reads_the_vip(config):
     ('backup', 'backup', [], ('stopped', 'none')),
 ])
 def test_plan(role, last, containers, expected):
-    assert hook.plan(role, last, containers, 3) == expected
+    assert lifecycle.plan(role, last, containers, 3) == expected
 
 
 def test_promotion_starts_the_stack(config, state):
     node = FakeNode([True])
-    assert hook.sync(node, state, config) == 'master'
+    assert lifecycle.sync(node, state, config) == 'master'
     assert node.actions == ['up'] and state.read()['role'] == 'master'
     assert 'promoted_at' in state.read()
     assert 'docker compose up' in (pathlib.Path(config['log_file']).read_text())
@@ -159,7 +154,7 @@ def test_promotion_starts_the_stack(config, state):
 def test_demotion_stops_and_checks_nothing_is_left(config, state):
     state.update(role='master')
     node = FakeNode([False], RUNNING)
-    assert hook.sync(node, state, config) == 'backup'
+    assert lifecycle.sync(node, state, config) == 'backup'
     assert node.actions == ['down'] and node.stack == []
     assert 'no container left' in pathlib.Path(config['log_file']).read_text()
 
@@ -167,8 +162,8 @@ def test_demotion_stops_and_checks_nothing_is_left(config, state):
 def test_demotion_fails_loudly_when_containers_remain(config, state):
     node = FakeNode([False], RUNNING)
     node.compose = lambda args: node.actions.append(args[0])  # down that leaves everything running
-    with pytest.raises(hook.HookError, match='not stopped'):
-        hook.sync(node, state, config)
+    with pytest.raises(settings.HookError, match='not stopped'):
+        lifecycle.sync(node, state, config)
 
 
 def test_flap_ends_on_the_final_role(config, state):
@@ -176,14 +171,14 @@ def test_flap_ends_on_the_final_role(config, state):
     # the same sync acts a second time, on the final role.
     state.update(role='master')
     node = FakeNode([False, True, True, True], RUNNING)
-    assert hook.sync(node, state, config) == 'master'
+    assert lifecycle.sync(node, state, config) == 'master'
     assert node.actions == ['down', 'up'] and len(node.stack) == 3
 
 
 def test_role_that_never_settles_is_an_error(config, state):
     node = FakeNode([True, False] * 10)
-    with pytest.raises(hook.HookError, match='kept changing'):
-        hook.sync(node, state, config)
+    with pytest.raises(settings.HookError, match='kept changing'):
+        lifecycle.sync(node, state, config)
 
 
 @pytest.mark.parametrize('node, promoted_ago, ok, reason', [
@@ -207,7 +202,7 @@ def test_role_that_never_settles_is_an_error(config, state):
 ])
 def test_health(config, state, node, promoted_ago, ok, reason):
     state.update(promoted_at=1000.0 - promoted_ago)
-    result = hook.health(node, state, config, now=1000.0)
+    result = health.health(node, state, config, now=1000.0)
     assert result[0] is ok and reason in result[1]
 
 
@@ -216,17 +211,17 @@ def test_demotion_during_the_check_is_not_a_stack_failure(config, state):
     # inspected the node had been demoted and its stack was going down.
     state.update(vrrp_state='MASTER', promoted_at=0.0)
     node = FakeNode([True, False], [], dead={'netsocs-caddy', 'traefik'})
-    assert hook.health(node, state, config, now=1000.0) == (True, 'BACKUP healthy (docker daemon answers)')
+    assert health.health(node, state, config, now=1000.0) == (True, 'BACKUP healthy (docker daemon answers)')
     assert 'master_failed_at' not in state.read()
 
 
 def test_failed_master_holds_off_failback(config, state):
     state.update(vrrp_state='MASTER', promoted_at=0.0)
-    assert hook.health(FakeNode([True], RUNNING[:2], dead={'traefik'}), state, config, now=1000.0)[0] is False
+    assert health.health(FakeNode([True], RUNNING[:2], dead={'traefik'}), state, config, now=1000.0)[0] is False
     # demoted, its stack down: it stays unhealthy for the hold-off, then recovers
-    assert hook.health(FakeNode([False]), state, config, now=1030.0) == (
+    assert health.health(FakeNode([False]), state, config, now=1030.0) == (
         False, 'BACKUP holding off failback: the stack failed here 30s ago')
-    assert hook.health(FakeNode([False]), state, config, now=1061.0)[0] is True
+    assert health.health(FakeNode([False]), state, config, now=1061.0)[0] is True
 
 
 def test_vip_before_the_master_trigger_is_a_promotion_in_progress(config, state):
@@ -236,10 +231,10 @@ def test_vip_before_the_master_trigger_is_a_promotion_in_progress(config, state)
     # is a promotion in progress, not a failed stack.
     state.update(vrrp_state='BACKUP', vrrp_state_at=900.0, promoted_at=100.0)
     node = FakeNode([True], [])
-    assert hook.health(node, state, config, now=1000.0) == (True, 'MASTER in grace period (0s of 30s)')
+    assert health.health(node, state, config, now=1000.0) == (True, 'MASTER in grace period (0s of 30s)')
     assert state.read()['promoted_at'] == 1000.0 and 'master_failed_at' not in state.read()
     # The grace period counts from then: a stack that never comes up still fails.
-    assert hook.health(node, state, config, now=1031.0)[0] is False
+    assert health.health(node, state, config, now=1031.0)[0] is False
     assert state.read()['master_failed_at'] == 1031.0
 
 
@@ -250,18 +245,18 @@ def test_health_reads_the_state_after_the_role(config, state):
     node = FakeNode([True], [])
 
     def is_master():
-        hook.trigger(config, state, 'MASTER', run=lambda args, **kw: Done())
+        lifecycle.trigger(config, state, 'MASTER', run=lambda args, **kw: Done())
         return True
     node.is_master = is_master
-    ok, reason = hook.health(node, state, config)
+    ok, reason = health.health(node, state, config)
     assert ok and 'grace period' in reason
 
 
 def test_a_recorded_master_term_keeps_its_start(config, state):
     # Once the MASTER trigger is recorded, a later check does not move the start.
-    hook.trigger(config, state, 'MASTER', run=lambda args, **kw: Done())
+    lifecycle.trigger(config, state, 'MASTER', run=lambda args, **kw: Done())
     started = state.read()['promoted_at']
-    hook.health(FakeNode([True], RUNNING), state, config, now=started + 40)
+    health.health(FakeNode([True], RUNNING), state, config, now=started + 40)
     assert state.read()['promoted_at'] == started and state.read()['vrrp_state'] == 'MASTER'
 
 
@@ -275,30 +270,30 @@ def test_concurrent_state_changes_lose_nothing(state):
         thread.start()
     for thread in threads:
         thread.join()
-    assert state.read() == {'k%d' % i: 40 for i in range(6)}
+    assert state.read() == dict({'k%d' % i: 40 for i in range(6)}, schema=files.SCHEMA)
     assert [p.name for p in pathlib.Path(state.dir).iterdir() if p.name.startswith('.stack-state.')] == []
 
 
 def test_health_result_is_recorded_for_status(config, state):
-    hook.report_health(state, config, True, 'MASTER healthy', now=50.0)
-    hook.report_health(state, config, True, 'MASTER healthy', now=52.0)
+    health.report_health(state, config, True, 'MASTER healthy', now=50.0)
+    health.report_health(state, config, True, 'MASTER healthy', now=52.0)
     assert state.read()['last_health'] == {'ok': True, 'reason': 'MASTER healthy', 'kind': 'MASTER healthy',
                                            'at': 52.0, 'since': 50.0}
-    hook.report_health(state, config, False, 'docker daemon not answering', now=54.0)
+    health.report_health(state, config, False, 'docker daemon not answering', now=54.0)
     assert state.read()['last_health']['since'] == 54.0 and state.read()['last_health']['ok'] is False
 
 
 def test_config_without_the_paths_is_refused(tmp_path):
     path = tmp_path / 'stack.json'
     path.write_text(json.dumps({'vip': '10.0.0.100'}))
-    with pytest.raises(hook.HookError, match='lacks project_dir'):
-        hook.load_config(str(path))
+    with pytest.raises(settings.HookError, match='lacks project_dir'):
+        settings.load_config(str(path))
 
 
 def test_health_log_records_changes_and_failures(config, state):
-    hook.report_health(state, config, True, 'BACKUP healthy (docker daemon answers)')
-    hook.report_health(state, config, True, 'BACKUP healthy (docker daemon answers)')
-    hook.report_health(state, config, False, 'docker daemon not answering')
+    health.report_health(state, config, True, 'BACKUP healthy (docker daemon answers)')
+    health.report_health(state, config, True, 'BACKUP healthy (docker daemon answers)')
+    health.report_health(state, config, False, 'docker daemon not answering')
     lines = pathlib.Path(config['health_log_file']).read_text().splitlines()
     assert len(lines) == 2 and lines[0].endswith('OK BACKUP healthy (docker daemon answers)')
     assert lines[1].endswith('FAIL docker daemon not answering')
@@ -310,7 +305,7 @@ class Done(object):
 
 def test_trigger_schedules_sync_outside_keepalived(config, state):
     calls = []
-    hook.trigger(config, state, 'BACKUP', run=lambda args, **kw: calls.append(args) or Done())
+    lifecycle.trigger(config, state, 'BACKUP', run=lambda args, **kw: calls.append(args) or Done())
     assert calls[0][0] == 'systemd-run' and calls[0][-2:] == [config['hook_path'], 'sync']
     assert 'keepalived reports BACKUP' in pathlib.Path(config['log_file']).read_text()
     assert 'promoted_at' not in state.read() and state.read()['vrrp_state'] == 'BACKUP'
@@ -318,8 +313,8 @@ def test_trigger_schedules_sync_outside_keepalived(config, state):
 
 def test_grace_counts_from_the_transition(config, state):
     # A queued sync may start late; the MASTER's grace period must not.
-    hook.trigger(config, state, 'MASTER', run=lambda args, **kw: Done())
-    ok, reason = hook.health(FakeNode([True], []), state, config)
+    lifecycle.trigger(config, state, 'MASTER', run=lambda args, **kw: Done())
+    ok, reason = health.health(FakeNode([True], []), state, config)
     assert ok and 'grace period' in reason
 
 
@@ -331,49 +326,49 @@ class Answer(object):
 def test_trigger_during_shutdown_is_not_an_error(config, state):
     answers = {'systemd-run': Answer(1, stderr='Transaction is destructive'),
                'systemctl': Answer(1, stdout='stopping\n')}
-    hook.trigger(config, state, 'STOP', run=lambda args, **kw: answers[args[0]])
+    lifecycle.trigger(config, state, 'STOP', run=lambda args, **kw: answers[args[0]])
     assert 'shutting down' in pathlib.Path(config['log_file']).read_text()
 
 
 def test_trigger_failure_is_an_error(config, state):
     answers = {'systemd-run': Answer(1, stderr='Failed to connect to bus'),
                'systemctl': Answer(0, stdout='running\n')}
-    with pytest.raises(hook.HookError, match='Failed to connect to bus'):
-        hook.trigger(config, state, 'BACKUP', run=lambda args, **kw: answers[args[0]])
+    with pytest.raises(settings.HookError, match='Failed to connect to bus'):
+        lifecycle.trigger(config, state, 'BACKUP', run=lambda args, **kw: answers[args[0]])
 
 
 def test_storage_problem_runs_the_configured_check(config, tmp_path):
     script = tmp_path / 'check'
     script.write_text('#!/bin/sh\necho "/mnt/s/media: not writable"\nexit 1\n')
     script.chmod(0o755)
-    assert hook.Node(dict(config, storage_check=str(script))).storage_problem() == '/mnt/s/media: not writable'
+    assert adapter.Node(dict(config, storage_check=str(script))).storage_problem() == '/mnt/s/media: not writable'
     script.write_text('#!/bin/sh\necho OK\n')
-    assert hook.Node(dict(config, storage_check=str(script))).storage_problem() is None
-    assert hook.Node(dict(config, storage_check=None)).storage_problem() is None
+    assert adapter.Node(dict(config, storage_check=str(script))).storage_problem() is None
+    assert adapter.Node(dict(config, storage_check=None)).storage_problem() is None
 
 
 def test_storage_check_that_hangs_counts_as_broken(config, tmp_path):
     script = tmp_path / 'check'
     script.write_text('#!/bin/sh\nexec sleep 30\n')
     script.chmod(0o755)
-    problem = hook.Node(dict(config, storage_check=str(script), storage_check_timeout=1)).storage_problem()
+    problem = adapter.Node(dict(config, storage_check=str(script), storage_check_timeout=1)).storage_problem()
     assert 'timed out after 1s' in problem
 
 
 def test_clear_holdoff_allows_failback_at_once(config, state, tmp_path, monkeypatch):
     state.update(promoted_at=0.0, master_failed_at=time.time(), restarts_in_place=[time.time()])
-    assert hook.health(FakeNode([False]), state, config)[0] is False
+    assert health.health(FakeNode([False]), state, config)[0] is False
     config_file = tmp_path / 'stack.json'
     config_file.write_text(json.dumps(config))
-    monkeypatch.setattr(hook, 'load_config', lambda: dict(config))
-    assert hook.main(['clear-holdoff']) == 0
-    assert hook.health(FakeNode([False]), state, config) == (True, 'BACKUP healthy (docker daemon answers)')
+    monkeypatch.setattr(cli, 'load_config', lambda: dict(config))
+    assert cli.stack_hook(['clear-holdoff']) == 0
+    assert health.health(FakeNode([False]), state, config) == (True, 'BACKUP healthy (docker daemon answers)')
     assert 'failback hold-off and restart-in-place count lifted' in (tmp_path / 'failover.log').read_text()
     assert state.read()['restarts_in_place'] == []
 
 
 def test_log_keeps_one_line_per_event(tmp_path):
-    hook.log(str(tmp_path / 'f.log'), 'ERROR sync: compose failed: Network x  Creating\n Container y  Created')
+    files.log(str(tmp_path / 'f.log'), 'ERROR sync: compose failed: Network x  Creating\n Container y  Created')
     lines = (tmp_path / 'f.log').read_text().splitlines()
     assert len(lines) == 1 and lines[0].endswith('Network x  Creating |  Container y  Created')
 
@@ -390,7 +385,7 @@ def guarded(config):
 
 def test_isolated_master_never_starts_the_stack(guarded, state):
     node = FakeNode([True], [], isolated='no witness answers (10.0.0.1)')
-    assert hook.sync(node, state, guarded) == 'master'
+    assert lifecycle.sync(node, state, guarded) == 'master'
     assert node.actions == [] and node.stack == []
     log = pathlib.Path(guarded['log_file']).read_text()
     assert 'node is MASTER but no witness answers (10.0.0.1): the stack stays down' in log
@@ -400,27 +395,27 @@ def test_isolated_master_never_starts_the_stack(guarded, state):
 def test_yielded_master_takes_its_stack_down(guarded, state):
     state.update(guard={'yielded': True})
     node = FakeNode([True], RUNNING)
-    hook.sync(node, state, guarded)
+    lifecycle.sync(node, state, guarded)
     assert node.actions == ['down'] and node.stack == []
     assert 'the guard yielded to another holder of the VIP' in pathlib.Path(guarded['log_file']).read_text()
 
 
 def test_connected_master_starts_as_before(guarded, state):
     node = FakeNode([True], [])
-    hook.sync(node, state, guarded)
+    lifecycle.sync(node, state, guarded)
     assert node.actions == ['up'] and 'witnesses' in node.asked
 
 
 def test_guard_off_asks_nothing(config, state):
     node = FakeNode([True], [])
-    hook.sync(node, state, config)
+    lifecycle.sync(node, state, config)
     assert node.actions == ['up'] and node.asked == []
 
 
 def test_guard_yields_node_b_in_a_split_brain_and_records_why(guarded, state):
     cfg = dict(guarded, guard=dict(guarded['guard'], outranked=True))
     node = FakeNode([True], RUNNING, others=[PEER], heard=False, peer=True)
-    ok, reason = hook.guard(node, state, cfg, now=100.0)
+    ok, reason = split_brain.check(node, state, cfg, now=100.0)
     assert ok is False and 'yielding to the higher-ranked node' in reason
     assert node.asked == ['witnesses', 'arp', 'adverts', 'peer']
     recorded = state.read()['guard']
@@ -428,17 +423,17 @@ def test_guard_yields_node_b_in_a_split_brain_and_records_why(guarded, state):
     assert 'guard: FAIL split brain' in pathlib.Path(cfg['log_file']).read_text()
     # yielded, the VIP gone: it stays yielded while the peer holds it and is not heard
     node = FakeNode([False], [], others=[PEER], heard=False, peer=True)
-    assert hook.guard(node, state, cfg, now=101.0)[0] is False and state.read()['guard']['yielded']
+    assert split_brain.check(node, state, cfg, now=101.0)[0] is False and state.read()['guard']['yielded']
     # adverts heard again: the yield is lifted, and logged
     node = FakeNode([False], [], others=[PEER], heard=True)
-    ok, reason = hook.guard(node, state, cfg, now=120.0)
+    ok, reason = split_brain.check(node, state, cfg, now=120.0)
     assert ok and 'heard again' in reason and state.read()['guard']['yielded'] is False
     assert 'guard: OK yield lifted' in pathlib.Path(cfg['log_file']).read_text()
 
 
 def test_guard_keeps_node_a_and_re_announces(guarded, state):
     node = FakeNode([True], RUNNING, others=[PEER], heard=False, peer=True)
-    ok, reason = hook.guard(node, state, guarded)
+    ok, reason = split_brain.check(node, state, guarded)
     assert ok and 'keeping it' in reason and node.asked[-1] == 'announce'
 
 
@@ -446,14 +441,14 @@ def test_guard_never_re_announces_a_vip_it_released_during_its_probes(guarded, s
     # node-a's Keepalived stops (or hands over) while its guard runs: the
     # new MASTER answers ARP for the VIP, but node-a no longer holds it.
     node = FakeNode([True, False], others=['02:42:AC:1E:63:0C'], heard=True)
-    assert hook.guard(node, state, guarded) == (True, 'ok')
+    assert split_brain.check(node, state, guarded) == (True, 'ok')
     assert 'announce' not in node.asked
 
 
 def test_guard_on_a_quiet_pair_logs_nothing(guarded, state):
     node = FakeNode([True], RUNNING, others=[])
-    assert hook.guard(node, state, guarded, now=1.0) == (True, 'ok')
-    hook.guard(node, state, guarded, now=2.0)
+    assert split_brain.check(node, state, guarded, now=1.0) == (True, 'ok')
+    split_brain.check(node, state, guarded, now=2.0)
     # the first verdict is logged once; the same verdict again is not
     assert pathlib.Path(guarded['log_file']).read_text().count('guard: OK ok') == 1
     assert node.asked == ['witnesses', 'arp'] * 2
@@ -461,7 +456,7 @@ def test_guard_on_a_quiet_pair_logs_nothing(guarded, state):
 
 def test_guard_fails_an_isolated_node_without_further_probes(guarded, state):
     node = FakeNode([False], [], isolated='no witness answers (10.0.0.1)')
-    assert hook.guard(node, state, guarded) == (False, 'isolated: no witness answers (10.0.0.1)')
+    assert split_brain.check(node, state, guarded) == (False, 'isolated: no witness answers (10.0.0.1)')
     assert node.asked == ['witnesses']
 
 
@@ -476,7 +471,7 @@ def leased(config, tmp_path):
 def test_master_without_the_lease_keeps_the_stack_down(leased, state):
     node = FakeNode([True], [])
     node.take_lease = lambda state: 'no storage lease within 15s (held by another node (node-a 5.000))'
-    hook.sync(node, state, leased)
+    lifecycle.sync(node, state, leased)
     assert node.actions == [] and node.asked == ['drop lease']
     assert 'held by another node' in pathlib.Path(leased['log_file']).read_text()
 
@@ -486,27 +481,27 @@ def test_master_with_the_lease_starts_and_demotion_releases_it(leased, state):
     node.take_lease = lambda state: None
     dropped = []
     node.drop_lease = lambda: dropped.append(True)
-    hook.sync(node, state, leased)
+    lifecycle.sync(node, state, leased)
     assert node.actions == ['up'] and dropped == []
     node.vip_answers = [False]
-    hook.sync(node, state, leased)
+    lifecycle.sync(node, state, leased)
     assert node.actions == ['up', 'down'] and dropped == [True]
 
 
 def test_lease_holder_refreshes_then_stops(leased, state):
     node = FakeNode([True], RUNNING)
     rounds = iter(range(4))
-    assert hook.hold_lease(node, state, leased, stop=lambda: next(rounds, 9) >= 3, clock=lambda: 7.0) == 0
-    assert pathlib.Path(leased['lease']['file']).read_text() == '%s 7.000\n' % hook.socket.gethostname()
+    assert lease.hold(node, state, leased, stop=lambda: next(rounds, 9) >= 3, clock=lambda: 7.0) == 0
+    assert pathlib.Path(leased['lease']['file']).read_text() == '%s 7.000\n' % socket.gethostname()
     assert state.read()['lease']['held'] is False  # released on the way out
     assert 'lease: held' in pathlib.Path(leased['log_file']).read_text()
 
 
 def test_a_lost_lease_kills_the_stack(leased, state, monkeypatch):
     node = FakeNode([True], RUNNING)
-    monkeypatch.setattr(hook._guard.Lease, 'refresh',
-                        lambda self, now: (none for none in ()).throw(hook._guard.LeaseError('no answer within 2s')))
-    assert hook.hold_lease(node, state, leased) == 1
+    monkeypatch.setattr(lease.Lease, 'refresh',
+                        lambda self, now: (none for none in ()).throw(lease.LeaseError('no answer within 2s')))
+    assert lease.hold(node, state, leased) == 1
     assert node.actions == ['kill']
     assert state.read()['lease'] == dict(state.read()['lease'], held=False)
     assert 'lease: lost: no answer within 2s: killing the stack' in pathlib.Path(leased['log_file']).read_text()
@@ -516,89 +511,89 @@ def test_a_probe_that_breaks_keeps_the_guards_last_verdict(guarded, state, monke
     # e.g. ECONNREFUSED from the status query while the peer's responder restarts:
     # no evidence either way, so the verdict (here OK) stands and the run says why.
     state.update(guard={'ok': True, 'yielded': False, 'kind': 'ok'})
-    monkeypatch.setattr(hook, 'load_config', lambda: dict(guarded))
+    monkeypatch.setattr(cli, 'load_config', lambda: dict(guarded))
 
     def broken(node, state, config, now=None):
         raise ConnectionRefusedError(111, 'Connection refused')
-    monkeypatch.setattr(hook, 'guard', broken)
-    assert hook.main(['guard']) == 0
+    monkeypatch.setattr(split_brain, 'check', broken)
+    assert cli.stack_hook(['guard']) == 0
     assert 'guard: OK verdict kept, a probe failed: ConnectionRefusedError' in \
         pathlib.Path(guarded['log_file']).read_text()
     state.update(guard={'ok': False, 'yielded': True, 'kind': 'yielded'})
-    assert hook.main(['guard']) == 1
+    assert cli.stack_hook(['guard']) == 1
 
 
 def test_a_second_death_within_the_window_moves_the_vip(config, state):
     state.update(vrrp_state='MASTER', promoted_at=0.0)
     node = FakeNode([True], RUNNING, dead={'netsocs-caddy'})
-    assert hook.health(node, state, config, now=1000.0) == (True, 'MASTER healthy (restarted in place)')
+    assert health.health(node, state, config, now=1000.0) == (True, 'MASTER healthy (restarted in place)')
     assert node.actions == ['start netsocs-caddy']
     assert 'started again in place (1 of 1 in 300s)' in pathlib.Path(config['log_file']).read_text()
     node.dead.add('netsocs-caddy')  # dies again 2 minutes later: the budget is spent
-    ok, reason = hook.health(node, state, config, now=1120.0)
+    ok, reason = health.health(node, state, config, now=1120.0)
     assert not ok and 'restarted in place 1 time(s) in the last 300s: moving' in reason
     assert node.actions == ['start netsocs-caddy'] and state.read()['master_failed_at'] == 1120.0
     # once the window has passed, a death is started in place again
     state.update(master_failed_at=0)
-    assert hook.health(node, state, config, now=1301.0)[0] is True
+    assert health.health(node, state, config, now=1301.0)[0] is True
 
 
 def test_no_restart_in_place_when_disabled_or_a_sync_runs(config, state):
     state.update(vrrp_state='MASTER', promoted_at=0.0)
     off = dict(config, restart_in_place={'max': 0, 'window': 300})
     node = FakeNode([True], RUNNING, dead={'traefik'})
-    assert hook.health(node, state, off, now=1000.0)[0] is False and node.actions == []
+    assert health.health(node, state, off, now=1000.0)[0] is False and node.actions == []
     state.update(master_failed_at=0)
-    with hook.StackLock(config, 0):  # a transition's sync holds the stack
-        ok, reason = hook.health(node, state, config, now=1000.0)
+    with files.StackLock(config['state_dir'], 0):  # a transition's sync holds the stack
+        ok, reason = health.health(node, state, config, now=1000.0)
     assert not ok and 'a stack sync is running' in reason and node.actions == []
 
 
 def test_prestart_then_promotion_keeps_the_stack_running(config, state):
     state.update(role='backup')
     node = FakeNode([False], [])
-    hook.prestart(node, state, config)
+    lifecycle.prestart(node, state, config)
     assert node.actions == ['up'] and state.read()['prestarted_at'] > 0
     # Keepalived starts on the node (BACKUP first): the stack stays up
-    assert hook.sync(node, state, config) == 'backup' and node.actions == ['up']
+    assert lifecycle.sync(node, state, config) == 'backup' and node.actions == ['up']
     # the promotion finds it running: no restart
     node.vip_answers = [True]
-    assert hook.sync(node, state, config) == 'master' and node.actions == ['up']
+    assert lifecycle.sync(node, state, config) == 'master' and node.actions == ['up']
     assert state.read()['prestarted_at'] == 0
     assert 'started ahead: a switchover or a handover' in pathlib.Path(config['log_file']).read_text()
 
 
 def test_prestart_is_refused_where_a_promotion_would_be(guarded, state):
     node = FakeNode([False], [], isolated='no witness answers (10.0.0.1)')
-    with pytest.raises(hook.HookError, match='prestart refused: no witness answers'):
-        hook.prestart(node, state, guarded)
+    with pytest.raises(settings.HookError, match='prestart refused: no witness answers'):
+        lifecycle.prestart(node, state, guarded)
     assert node.actions == [] and not state.read().get('prestarted_at')
 
 
 def test_a_prestart_that_no_promotion_followed_is_taken_down(config, state, monkeypatch):
     scheduled = []
-    monkeypatch.setattr(hook, 'schedule_sync', lambda cfg, why, run=None: scheduled.append(why))
+    monkeypatch.setattr(health, 'schedule_sync', lambda cfg, why, run=None: scheduled.append(why))
     state.update(role='backup', prestarted_at=1000.0)
     node = FakeNode([False], RUNNING)
-    assert hook.health(node, state, config, now=1010.0)[0] is True and scheduled == []
-    assert hook.health(node, state, config, now=1031.0)[0] is True and scheduled == ['prestart window over']
+    assert health.health(node, state, config, now=1010.0)[0] is True and scheduled == []
+    assert health.health(node, state, config, now=1031.0)[0] is True and scheduled == ['prestart window over']
     assert state.read()['prestarted_at'] == 0
     # and the sync that follows takes the stack down, as on any BACKUP
-    assert hook.sync(node, state, config) == 'backup' and node.actions == ['down']
+    assert lifecycle.sync(node, state, config) == 'backup' and node.actions == ['down']
 
 
 def test_the_default_standby_is_warm_a_demotion_stops_and_keeps_the_containers(warm, state):
     assert warm['standby'] == 'warm'
     state.update(role='master')
     node = FakeNode([False], RUNNING)
-    assert hook.sync(node, state, warm) == 'backup'
+    assert lifecycle.sync(node, state, warm) == 'backup'
     assert node.actions == ['stop'] and len(node.stack) == 3
     assert all(c['state'] == 'exited' for c in node.stack)
     assert 'stopped, 3 container(s) kept for a warm start, 0 container(s) running' in pathlib.Path(warm['log_file']).read_text()
     # the promotion starts them: the critical ones first (docker start, in the
     # configured order), then the rest (up --no-recreate); no create, no pull
     node.vip_answers = [True]
-    assert hook.sync(node, state, warm) == 'master'
+    assert lifecycle.sync(node, state, warm) == 'master'
     assert node.actions[0] == 'stop' and node.actions[-1] == 'up'
     assert sorted(node.actions[1:-1]) == ['start netsocs-caddy', 'start traefik']
     # each start tells the kernel where the started containers are, so that
@@ -612,7 +607,7 @@ def test_the_default_standby_is_warm_a_demotion_stops_and_keeps_the_containers(w
 def test_critical_first_can_be_turned_off(warm, state):
     state.update(role='backup')
     node = FakeNode([True], [dict(c, state='exited') for c in RUNNING])
-    assert hook.sync(node, state, dict(warm, critical_first=False)) == 'master' and node.actions == ['up']
+    assert lifecycle.sync(node, state, dict(warm, critical_first=False)) == 'master' and node.actions == ['up']
 
 
 def test_a_critical_container_that_does_not_start_first_leaves_it_to_compose(warm, state):
@@ -622,7 +617,7 @@ def test_a_critical_container_that_does_not_start_first_leaves_it_to_compose(war
     node = FakeNode([True], [dict(c, state='exited') for c in RUNNING])
     node.run = lambda args, timeout=None, check=True: (node.actions.append(' '.join(args[1:])),
                                                        Answer(int(args[2] == 'traefik'), stderr='port is already allocated'))[1]
-    assert hook.sync(node, state, warm) == 'master'
+    assert lifecycle.sync(node, state, warm) == 'master'
     assert sorted(node.actions[:-1]) == ['start netsocs-caddy', 'start traefik'] and node.actions[-1] == 'up'
     # only the one that started has its neighbour set; the one compose
     # started has it set after
@@ -634,36 +629,36 @@ def test_a_critical_container_that_does_not_start_first_leaves_it_to_compose(war
 def test_a_stack_already_running_at_promotion_is_restarted_not_started_first(warm, state):
     state.update(role='backup')
     node = FakeNode([True], RUNNING)
-    assert hook.sync(node, state, warm) == 'master' and node.actions == ['restart']
+    assert lifecycle.sync(node, state, warm) == 'master' and node.actions == ['restart']
 
 
 def test_a_warm_backup_never_creates_from_a_hook(warm, state):
     # nothing created yet (a node that never ran the stack): the hook leaves
     # creating to the role at deploy, where an image pull belongs
     node = FakeNode([False], [])
-    assert hook.sync(node, state, warm) == 'backup' and node.actions == []
+    assert lifecycle.sync(node, state, warm) == 'backup' and node.actions == []
 
 
 def test_a_warm_backup_that_cannot_stop_fails_loudly(warm, state):
     node = FakeNode([False], RUNNING)
     node.compose = lambda args: node.actions.append(args[0])  # a stop that leaves everything running
-    with pytest.raises(hook.HookError, match='not standby'):
-        hook.sync(node, state, warm)
+    with pytest.raises(settings.HookError, match='not standby'):
+        lifecycle.sync(node, state, warm)
 
 
 def test_the_grace_period_ends_once_the_stack_was_healthy(config, state):
     # promoted 5 s ago: a stack still starting is excused ...
     state.update(vrrp_state='MASTER', vrrp_state_at=995.0, promoted_at=995.0)
     starting = FakeNode([True], RUNNING, dead={'netsocs-caddy', 'traefik', 'mediamtx'})
-    assert hook.health(starting, state, config, now=1000.0) == (True, 'MASTER in grace period (5s of 30s)')
+    assert health.health(starting, state, config, now=1000.0) == (True, 'MASTER in grace period (5s of 30s)')
     # ... but once it was seen up, a container that dies is handled at once
-    assert hook.health(FakeNode([True], RUNNING), state, config, now=1001.0) == (True, 'MASTER healthy')
+    assert health.health(FakeNode([True], RUNNING), state, config, now=1001.0) == (True, 'MASTER healthy')
     died = FakeNode([True], RUNNING, dead={'netsocs-caddy'})
-    assert hook.health(died, state, config, now=1002.0) == (True, 'MASTER healthy (restarted in place)')
+    assert health.health(died, state, config, now=1002.0) == (True, 'MASTER healthy (restarted in place)')
     assert died.actions == ['start netsocs-caddy']
     # a new MASTER term gets its own grace period
     state.update(promoted_at=2000.0, vrrp_state_at=2000.0)
-    assert 'grace period' in hook.health(starting, state, config, now=2001.0)[1]
+    assert 'grace period' in health.health(starting, state, config, now=2001.0)[1]
 
 
 # ---------------------------------------------------------------- the handover on a graceful stop
@@ -680,7 +675,7 @@ def test_a_stopping_master_asks_the_peer_and_logs_its_answer(handing):
         asked.append((peers, port, ack_timeout, timeout))
         return True, '10.0.0.11: stack running'
 
-    assert hook.handover(FakeNode([True]), handing, request=request) is True
+    assert handover.handover(FakeNode([True]), handing, request=request) is True
     assert asked == [(['10.0.0.11'], 8007, 1, 20)]
     assert 'after 0.0 s the peer runs the stack (10.0.0.11: stack running)' in pathlib.Path(handing['log_file']).read_text()
 
@@ -694,13 +689,13 @@ def test_a_stopping_master_asks_the_peer_and_logs_its_answer(handing):
 def test_no_handover_asked(handing, change, master, why):
     def request(*_args):
         raise AssertionError('the peer must not be asked')
-    assert hook.handover(FakeNode([master]), dict(handing, **change), request=request) is False
+    assert handover.handover(FakeNode([master]), dict(handing, **change), request=request) is False
     log = pathlib.Path(handing['log_file'])
     assert (why in log.read_text()) if why else not log.exists()
 
 
 def test_a_peer_that_does_not_start_leaves_the_stop_to_go_on(handing):
-    ready = hook.handover(FakeNode([True]), handing, request=lambda *_a: (False, 'no peer acknowledged within 1s'))
+    ready = handover.handover(FakeNode([True]), handing, request=lambda *_a: (False, 'no peer acknowledged within 1s'))
     assert ready is False
     assert 'the peer has not started its stack (it starts it once promoted)' in pathlib.Path(handing['log_file']).read_text()
 
@@ -713,11 +708,11 @@ def test_the_backup_grants_a_handover_with_a_prestart_the_promotion_keeps(handin
     write_vrrp(handing, 'BACKUP')
     state.update(role='backup')
     node = FakeNode([False], [])
-    assert hook.grant_handover(node, state, handing) == (True, 'stack running')
+    assert handover.grant_handover(node, state, handing) == (True, 'stack running')
     assert node.actions == ['up'] and state.read()['prestarted_at'] > 0
     assert "ahead of the peer's graceful stop (handover)" in pathlib.Path(handing['log_file']).read_text()
     node.vip_answers = [True]
-    assert hook.sync(node, state, handing) == 'master' and node.actions == ['up']
+    assert lifecycle.sync(node, state, handing) == 'master' and node.actions == ['up']
 
 
 @pytest.mark.parametrize('vrrp_state, isolated, expected', [
@@ -729,14 +724,14 @@ def test_a_handover_is_refused_where_a_takeover_could_not_follow(handing, state,
     if vrrp_state:
         write_vrrp(handing, vrrp_state)
     node = FakeNode([False], [], isolated=isolated)
-    assert hook.grant_handover(node, state, handing) == (False, expected)
+    assert handover.grant_handover(node, state, handing) == (False, expected)
     assert node.actions == [] and not state.read().get('prestarted_at')
 
 
 def test_a_node_with_the_handover_off_refuses_it(handing, state):
     write_vrrp(handing, 'BACKUP')
     node = FakeNode([False], [])
-    assert hook.grant_handover(node, state, dict(handing, handover={'enabled': False, 'timeout': 20})) == (
+    assert handover.grant_handover(node, state, dict(handing, handover={'enabled': False, 'timeout': 20})) == (
         False, 'handover is off')
     assert node.actions == []
 
@@ -759,7 +754,7 @@ ROUTES = [
 
 
 def test_neighbour_entries_are_the_started_containers_addresses_on_local_bridges():
-    assert hook.neighbour_entries(INSPECTED, ROUTES, lambda dev: dev.startswith('br-')) == [
+    assert adapter.neighbour_entries(INSPECTED, ROUTES, lambda dev: dev.startswith('br-')) == [
         ('172.18.0.2', '02:42:ac:12:00:02', 'br-4f17e9f07f34'),
         ('172.19.0.5', '02:42:ac:13:00:05', 'br-0a1b2c3d4e5f')]
 
@@ -767,13 +762,13 @@ def test_neighbour_entries_are_the_started_containers_addresses_on_local_bridges
 def test_neighbour_entries_skip_what_is_not_on_a_bridge():
     # a macvlan network in the LAN's subnet: its address is not the host's to set
     macvlan = [{'NetworkSettings': {'Networks': {'lan': {'IPAddress': '10.0.0.50', 'MacAddress': '02:42:0a:00:00:32'}}}}]
-    assert hook.neighbour_entries(macvlan, ROUTES, lambda dev: dev.startswith('br-')) == []
-    assert hook.neighbour_entries(INSPECTED, ROUTES, lambda dev: False) == []
-    assert hook.neighbour_entries([], ROUTES, lambda dev: True) == []
+    assert adapter.neighbour_entries(macvlan, ROUTES, lambda dev: dev.startswith('br-')) == []
+    assert adapter.neighbour_entries(INSPECTED, ROUTES, lambda dev: False) == []
+    assert adapter.neighbour_entries([], ROUTES, lambda dev: True) == []
 
 
 def test_a_restart_in_place_sets_the_neighbours_of_what_it_started(warm, state):
     state.update(role='master')
     node = FakeNode([True], RUNNING, dead=('netsocs-caddy',))
-    assert hook.restart_in_place(node, state, warm, ['netsocs-caddy'], time.time()) is None
+    assert health.restart_in_place(node, state, warm, ['netsocs-caddy'], time.time()) is None
     assert node.announced == [['netsocs-caddy']]

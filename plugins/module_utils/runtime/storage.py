@@ -1,4 +1,7 @@
-"""Netsocs shared-storage check (installed by the netsocs.failover.nfs_client role).
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The shared-storage check (`storage-check`, configured by the nfs_client role).
 
     storage-check            exit 0 when every share is usable, 1 otherwise
 
@@ -66,8 +69,8 @@ def probe_file_name(host, pid):
     return '.netsocs-storage-check.%s.%d' % (host, pid)
 
 
-def main():
-    with open(CONFIG_FILE) as handle:
+def main(config_file=None):
+    with open(config_file or CONFIG_FILE) as handle:
         config = json.load(handle)
     # One name per node and process: the health check (every second) and a
     # deploy's preflight may check the same share at the same moment, and
@@ -75,15 +78,7 @@ def main():
     probe_name = probe_file_name(socket.gethostname(), os.getpid())
     ok, problems = check_all(config['paths'], config.get('timeout', 10), probe_name)
     if ok:
-        print('shared storage OK: %d shares mounted and writable' % len(config['paths']))
+        sys.stdout.write('shared storage OK: %d shares mounted and writable\n' % len(config['paths']))
         return 0
-    print('; '.join(problems))
+    sys.stdout.write('; '.join(problems) + '\n')
     return 1
-
-
-if __name__ == '__main__':
-    # os._exit: a worker blocked in the kernel must not hold up the verdict.
-    sys.stdout.flush()
-    code = main()
-    sys.stdout.flush()
-    os._exit(code)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.netsocs.failover.plugins.module_utils import _compose
+from ansible_collections.netsocs.failover.plugins.module_utils.runtime import compose as _compose
 
 RUNNING = [
     {"ID": "c1", "Name": "netsocs-caddy", "Service": "caddy", "State": "running", "Health": "", "ExitCode": 0},

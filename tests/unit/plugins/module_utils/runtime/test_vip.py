@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.netsocs.failover.plugins.module_utils import _vip
+from ansible_collections.netsocs.failover.plugins.module_utils.runtime import vip as _vip
 
 # Recorded on a MASTER node (iproute2 6.x): node address plus the VIP as a secondary.
 MASTER_IP_JSON = json.dumps([
@@ -66,32 +66,6 @@ def test_find_vip_on_backup():
 def test_find_vip_rejects_bad_address():
     with pytest.raises(_vip.VipError, match='not a valid IPv4'):
         _vip.find_vip([], '172.30.99.300')
-
-
-def test_state_file_round_trip():
-    data = _vip.parse_vrrp_state('{"instance": "VI", "state": "master", "priority": 150, "time": "t"}')
-    assert data['state'] == 'MASTER' and data['priority'] == 150
-
-
-@pytest.mark.parametrize('text', ['', '   \n'])
-def test_state_file_empty(text):
-    assert _vip.parse_vrrp_state(text) is None
-
-
-@pytest.mark.parametrize('text', ['{', '[]', '{"state": "LEADER"}', '{"priority": 1}'])
-def test_state_file_invalid(text):
-    with pytest.raises(_vip.VipError):
-        _vip.parse_vrrp_state(text)
-
-
-@pytest.mark.parametrize('recorded, running, expected', [
-    ({'state': 'MASTER'}, True, 'MASTER'),
-    ({'state': 'MASTER'}, False, 'STOPPED'),  # a stale file must not claim MASTER
-    (None, True, 'UNKNOWN'),
-    (None, False, 'STOPPED'),
-])
-def test_effective_state(recorded, running, expected):
-    assert _vip.effective_vrrp_state(recorded, running) == expected
 
 
 def test_wait_until_reaches(fake_clock):

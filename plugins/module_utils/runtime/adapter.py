@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every effect the stack hook has on the node (docker, ip, the storage check,
+the guard's probes, systemctl), behind one object that unit tests replace.
+
+Every command has a timeout; a command that cannot run or times out raises
+HookError with what it was."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import time
+
+from . import compose as _compose
+from . import guard as _guard
+from . import responder as _responder
+from . import vip as _vip
+from .config import HookError
+
+
+class Node(object):
+    """What the hooks ask of the node."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def run(self, args, timeout=None, check=True):
+        timeout = timeout or self.config['command_timeout']
+        try:
+            res = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise HookError('%s timed out after %ss' % (' '.join(args[:3]), timeout))
+        except OSError as exc:
+            raise HookError('%s: %s' % (args[0], exc))
+        if check and res.returncode != 0:
+            raise HookError('%s failed (rc=%d): %s' % (' '.join(args[:3]), res.returncode,
+                                                       (res.stderr or res.stdout).strip()[:300]))
+        return res
+
+    # ------------------------------------------------------------ the VIP
+
+    def is_master(self):
+        """The node's role is read, not remembered: MASTER exactly when it holds the VIP."""
+        args = ['ip', '-j', '-4', 'addr', 'show']
+        if self.config['interface']:
+            args += ['dev', self.config['interface']]
+        return _vip.find_vip(_vip.parse_ip_addr_json(self.run(args, timeout=10).stdout),
+                             self.config['vip']) is not None
+
+    # ------------------------------------------------------------ the stack
+
+    def compose(self, args):
+        return self.run(['docker', 'compose', '--project-directory', self.config['project_dir']] + args)
+
+    def containers(self):
+        return _compose.parse_ps(self.compose(['ps', '--all', '--format', 'json']).stdout)
+
+    def docker_ok(self):
+        return self.run(['docker', 'info', '--format', '{{.ServerVersion}}'], timeout=10, check=False).returncode == 0
+
+    def running(self, name):
+        res = self.run(['docker', 'inspect', '--format', '{{.State.Running}}', name], timeout=10, check=False)
+        return res.returncode == 0 and res.stdout.strip() == 'true'
+
+    def announce_neighbours(self, names):
+        """Tell the kernel where the containers just started are (`ip neigh
+        replace`, on the Docker bridges). A client's SYN that reached a
+        published port while its container was starting waits for ARP, which
+        asks again only once a second; this sends it on at once. Returns the
+        addresses set (best effort: a failure only costs that second)."""
+        if not names:
+            return []
+        inspected = self.run(['docker', 'inspect'] + list(names), timeout=10, check=False)
+        routes = self.run(['ip', '-j', '-4', 'route', 'show'], timeout=10, check=False)
+        try:
+            entries = neighbour_entries(json.loads(inspected.stdout or '[]'), json.loads(routes.stdout or '[]'),
+                                        lambda dev: os.path.isdir('/sys/class/net/%s/bridge' % dev))
+        except ValueError:
+            return []
+        return [address for address, mac, dev in entries
+                if self.run(['ip', 'neigh', 'replace', address, 'lladdr', mac, 'dev', dev, 'nud', 'stale'],
+                            timeout=10, check=False).returncode == 0]
+
+    def port_open(self, port):
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=2):
+                return True
+        except OSError:
+            return False
+
+    def storage_problem(self):
+        """None when the shared storage check passes (or none is configured)."""
+        if not self.config['storage_check']:
+            return None
+        try:
+            res = self.run([self.config['storage_check']], timeout=self.config['storage_check_timeout'], check=False)
+        except HookError as exc:
+            return str(exc)
+        return None if res.returncode == 0 else ((res.stdout or res.stderr).strip() or 'rc=%d' % res.returncode)
+
+    # ------------------------------------------------------------ the guard's probes
+
+    def probes(self):
+        return _guard.Probes(self.config['interface'] or 'eth0', self.config['vip'])
+
+    def isolated(self):
+        """None when a witness answers (or the guard is off), else why the node is cut off."""
+        guard = self.config['guard']
+        if not guard['enabled'] or self.probes().witness_answers(guard['witnesses'], guard['witness_deadline']):
+            return None
+        return 'no witness answers (%s)' % ', '.join(guard['witnesses'])
+
+    def other_holders(self):
+        return self.probes().other_holders(self.config['guard']['arp_deadline'])
+
+    def advert_heard(self):
+        guard = self.config['guard']
+        return _guard.advert_heard(guard['peers'], guard['advert_window'])
+
+    def peer_holds(self):
+        guard = self.config['guard']
+        return _responder.ask_peer(guard['peers'], guard['port'], guard['query_timeout'])
+
+    def announce(self):
+        self.probes().announce()
+
+    # ------------------------------------------------------------ the storage lease
+
+    def take_lease(self, state):
+        """Start the lease holder and wait until it holds the lease: None, or why not."""
+        lease = self.config['lease']
+        self.run(['systemctl', 'start', '--no-block', lease['unit']], timeout=10)
+        deadline = time.monotonic() + lease['wait']
+        while time.monotonic() < deadline:
+            record = state.read().get('lease') or {}
+            if record.get('held'):
+                return None
+            time.sleep(0.2)
+        record = state.read().get('lease') or {}
+        return 'no storage lease within %ss (%s)' % (lease['wait'], record.get('reason') or 'no answer')
+
+    def drop_lease(self):
+        self.run(['systemctl', 'stop', self.config['lease']['unit']], timeout=30, check=False)
+
+
+def neighbour_entries(inspected, routes, is_bridge):
+    """(address, MAC, bridge) of each container address on a local bridge.
+
+    inspected: `docker inspect` output (a stopped container has no address);
+    routes: `ip -j -4 route show` (the bridges' link routes); is_bridge(dev)."""
+    links = [(ipaddress.ip_network(r['dst'], strict=False), r['dev']) for r in routes
+             if r.get('scope') == 'link' and '/' in r.get('dst', '') and r.get('dev') and is_bridge(r['dev'])]
+    entries = []
+    for container in inspected:
+        for network in ((container.get('NetworkSettings') or {}).get('Networks') or {}).values():
+            address, mac = network.get('IPAddress'), network.get('MacAddress')
+            dev = next((d for net, d in links if address and ipaddress.ip_address(address) in net), None)
+            if dev and mac:
+                entries.append((address, mac, dev))
+    return entries

@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The node runtime's entry points: `stack-hook ACTION`, `vrrp-notify`, `storage-check`.
+
+Exit status, for every action: 0 done (or healthy), 1 failed (or unhealthy;
+the log says why), 2 not understood (usage).
+
+    stack-hook trigger STATE   Keepalived's notify_* -> lifecycle.trigger
+    stack-hook sync            a transient unit the trigger scheduled -> lifecycle.sync
+    stack-hook boot            netsocs-stack-boot.service -> lifecycle.boot
+    stack-hook prestart        switchover.yml on the taker -> lifecycle.prestart
+    stack-hook health          Keepalived's track_script -> health.health
+    stack-hook clear-holdoff   the operator -> health.clear_holdoff
+    stack-hook guard           Keepalived's track_script (weight 0) -> guard.check
+    stack-hook respond         netsocs-guard-responder.service -> responder.respond
+    stack-hook handover        Keepalived's ExecStop -> handover.handover
+    stack-hook lease           netsocs-stack-lease.service -> lease.hold
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+
+from . import guard, handover, health, lease, lifecycle, responder, storage, vrrp
+from .adapter import Node
+from .config import HookError, load_config
+from .state import State, log
+
+ACTIONS = ('trigger', 'sync', 'health', 'guard', 'respond', 'lease', 'boot', 'clear-holdoff', 'prestart', 'handover')
+
+
+def guard_check(node, state, config):
+    try:
+        return 0 if guard.check(node, state, config)[0] else 1
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        # A probe that broke is no evidence of isolation or of a split
+        # brain: keep the last verdict (a traceback would read as a
+        # failed check, FAULT, and drop the VIP), and say so.
+        kept = (state.read().get('guard') or {}).get('ok', True)
+        log(config['log_file'], 'guard: %s verdict kept, a probe failed: %s: %s'
+            % ('OK' if kept else 'FAIL', type(exc).__name__, exc))
+        return 0 if kept else 1
+
+
+def respond(node, state, config):
+    """The guard's second path: tell the peer whether this node holds the
+    VIP, and take its stack over ahead when it hands over."""
+    responder.respond(config['guard']['port'], config['guard']['peers'],
+                      lambda: responder.status_reply(socket.gethostname(), node.is_master(),
+                                                     handover.vrrp_state(config)),
+                      handover=lambda: handover.grant_handover(node, state, config))
+    return 0
+
+
+def hold_lease(node, state, config):
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    return lease.hold(node, state, config, stop=lambda: bool(stopping))
+
+
+def check_health(node, state, config):
+    ok, reason = health.health(node, state, config)
+    health.report_health(state, config, ok, reason)
+    return 0 if ok else 1
+
+
+DISPATCH = {
+    'trigger': lambda node, state, config, argv: lifecycle.trigger(
+        config, state, argv[0].upper() if argv else 'UNKNOWN'),
+    'sync': lambda node, state, config, argv: lifecycle.sync(node, state, config),
+    'health': lambda node, state, config, argv: check_health(node, state, config),
+    'guard': lambda node, state, config, argv: guard_check(node, state, config),
+    'respond': lambda node, state, config, argv: respond(node, state, config),
+    'lease': lambda node, state, config, argv: hold_lease(node, state, config),
+    'boot': lambda node, state, config, argv: lifecycle.boot(node, state, config),
+    'clear-holdoff': lambda node, state, config, argv: health.clear_holdoff(state, config),
+    'prestart': lambda node, state, config, argv: lifecycle.prestart(node, state, config),
+    'handover': lambda node, state, config, argv: handover.handover(node, config),
+}
+
+
+def stack_hook(argv):
+    if not argv or argv[0] not in DISPATCH:
+        sys.stderr.write('usage: stack-hook %s\n' % ' | '.join(a + (' STATE' if a == 'trigger' else '')
+                                                               for a in ACTIONS))
+        return 2
+    try:
+        config = load_config()
+    except (OSError, ValueError, HookError) as exc:
+        sys.stderr.write('stack-hook: cannot read its configuration: %s\n' % exc)
+        return 1
+    os.makedirs(config['state_dir'], exist_ok=True)
+    node, state = Node(config), State(config['state_dir'])
+    try:
+        result = DISPATCH[argv[0]](node, state, config, argv[1:])
+    except HookError as exc:
+        log(config['log_file'] if argv[0] != 'health' else config['health_log_file'], 'ERROR %s: %s' % (argv[0], exc))
+        return 1
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+def vrrp_notify(argv):
+    return vrrp.notify(argv)
+
+
+def storage_check(argv):
+    del argv  # no options: the paths come from storage.json
+    sys.stdout.flush()
+    code = storage.main()
+    sys.stdout.flush()
+    # os._exit: a worker blocked in the kernel (a hung mount) must not hold up the verdict.
+    os._exit(code)
+
+
+ENTRY_POINTS = {'stack-hook': stack_hook, 'vrrp-notify': vrrp_notify, 'storage-check': storage_check}
+
+
+def main(name, argv):
+    """Run the entry point `name` (the installed script's name)."""
+    return ENTRY_POINTS[name](argv)

@@ -1,0 +1,62 @@
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The stack hook's configuration (stack.json, rendered by the docker_stack role)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+CONFIG_FILE = os.environ.get('NETSOCS_STACK_CONFIG', '/etc/netsocs-failover/stack.json')
+# The role renders every key (docker_stack/templates/stack.json.j2); these
+# are the behaviour defaults only. The paths (project_dir, log_file,
+# health_log_file, state_dir, hook_path) have none: they are the pair's facts.
+DEFAULTS = {
+    'interface': None,
+    'min_containers': 3,
+    'critical_containers': ['netsocs-caddy', 'traefik'],
+    'port': 80,
+    'grace_seconds': 60,
+    'failback_holdoff_seconds': 120,
+    'command_timeout': 120,
+    'lock_timeout': 600,
+    'storage_check': None,
+    'storage_check_timeout': 15,
+    # A critical container that dies on the MASTER is started again in place
+    # up to `max` times in `window` seconds; past that (or when the start
+    # fails) the health check fails and the VIP moves. max 0: always move.
+    'restart_in_place': {'max': 1, 'window': 300},
+    # Seconds a stack started ahead (a switchover, a handover) may run on a BACKUP.
+    'prestart_window': 30,
+    # warm: a BACKUP stops its containers and keeps them (a promotion only
+    # starts them); cold: it removes them (docker compose down).
+    'standby': 'warm',
+    # A start begins with the critical containers (docker start), then the rest.
+    'critical_first': True,
+    # A MASTER whose Keepalived is stopped on purpose has the peer prestart
+    # first (needs the guard's responder; never with the storage lease).
+    'handover': {'enabled': False, 'timeout': 20},
+    # The split-brain guard (guard.py): off unless the role renders it.
+    'guard': {'enabled': False, 'witnesses': [], 'outranked': False, 'peers': [], 'port': 8007,
+              'witness_deadline': 1, 'arp_deadline': 1, 'advert_window': 1.2, 'query_timeout': 1},
+    # The storage lease (lease.py): only with a dedicated NFS host.
+    'lease': {'enabled': False, 'file': None, 'unit': 'netsocs-stack-lease.service', 'wait': 15,
+              'timeout': 5, 'interval': 1},
+}
+REQUIRED = ('project_dir', 'vip', 'log_file', 'health_log_file', 'state_dir', 'hook_path')
+
+
+class HookError(RuntimeError):
+    """An action could not do its job (the message says why); exit status 1."""
+
+
+def load_config(path=None):
+    path = path or CONFIG_FILE
+    config = dict(DEFAULTS)
+    with open(path) as handle:
+        config.update(json.load(handle))
+    missing = [key for key in REQUIRED if not config.get(key)]
+    if missing:
+        raise HookError('%s lacks %s' % (path, ', '.join(missing)))
+    return config

@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The health check Keepalived tracks (`stack-hook health`), state-aware.
+
+MASTER: Docker, the shared storage, the critical containers, the port; a
+critical container that died is started again in place within a budget
+(Pacemaker's migration-threshold) before the check fails and the VIP moves.
+BACKUP: Docker and the storage, and a failback hold-off after its own stack
+failed as MASTER. Exit status 0 healthy, 1 not (Keepalived lowers the
+priority by the script's weight).
+"""
+
+from __future__ import annotations
+
+import time
+
+from .lifecycle import prestarted, schedule_sync
+from .state import StackLock, log
+
+
+def promotion_started(state, now):
+    """When this node's current MASTER term began, for the grace period.
+
+    Called only once the node is known to hold the VIP. Keepalived adds the VIP
+    before it runs the MASTER notify, so a check can see the VIP before
+    `trigger MASTER` recorded the promotion: then the last recorded VRRP state
+    is not MASTER (or the promotion time predates it), the promotion is in
+    progress, and it is recorded as starting now."""
+    def record(data):
+        promoted = float(data.get('promoted_at') or 0)
+        if data.get('vrrp_state') != 'MASTER' and promoted <= float(data.get('vrrp_state_at') or 0):
+            return {'promoted_at': now}
+        return {}
+    return float(state.change(record)['promoted_at'])
+
+
+def health(node, state, config, now=None):
+    """(ok, reason). MASTER: Docker, critical containers, the port; a failure
+    within the grace period from promotion still counts as healthy. BACKUP:
+    Docker only, so a standby whose stack is correctly stopped stays
+    eligible; but after its own stack failed as
+    MASTER it reports unhealthy for the failback hold-off, so the VIP does not
+    bounce straight back to a broken node. The role is read first, the state
+    after it."""
+    now = now if now is not None else time.time()
+    if not node.docker_ok():
+        return False, 'docker daemon not answering'
+    # Either role: a node without its shared storage must not take the VIP
+    # from a healthy peer, and a MASTER that loses it hands the VIP over.
+    problem = node.storage_problem()
+    if problem:
+        return False, 'shared storage broken (%s)' % problem
+    if node.is_master():
+        promoted = promotion_started(state, now)
+        since = now - promoted
+        # The grace period excuses a stack still starting: it ends early once
+        # the stack has been seen healthy in this MASTER term.
+        in_grace = since < config['grace_seconds'] and state.read().get('healthy_term') != promoted
+        failure = None
+        missing = [name for name in config['critical_containers'] if not node.running(name)]
+        if missing and not in_grace:
+            # Pacemaker's migration-threshold: start it again here first.
+            refused = restart_in_place(node, state, config, missing, now)
+            if refused is None:
+                missing = [name for name in missing if not node.running(name)]
+                if not missing:
+                    return True, 'MASTER healthy (restarted in place)'
+                refused = 'the start in place did not bring it back'
+            failure = 'MASTER: critical container(s) not running: %s (%s)' % (', '.join(missing), refused)
+        elif missing:
+            failure = 'MASTER: critical container(s) not running: %s' % ', '.join(missing)
+        elif config['port'] and not node.port_open(config['port']):
+            failure = 'MASTER: nothing answers on port %s' % config['port']
+        if failure is None:
+            # Healthy as soon as the stack is: the grace period excuses a
+            # stack still starting, it does not hide one that is up.
+            if state.read().get('healthy_term') != promoted:
+                state.update(healthy_term=promoted)
+            return True, 'MASTER healthy'
+        if in_grace:
+            return True, 'MASTER in grace period (%.0fs of %ss)' % (since, config['grace_seconds'])
+        # Demoted while we looked (the stack is going down because the node is
+        # no longer MASTER): judge it as the BACKUP it now is.
+        if node.is_master():
+            state.update(master_failed_at=now)
+            return False, failure
+    recorded = state.read()
+    if recorded.get('prestarted_at') and not prestarted(state, config, now, recorded):
+        # A planned switchover started the stack here and no promotion
+        # followed: a sync takes it down (the BACKUP's rule).
+        state.update(prestarted_at=0)
+        log(config['log_file'], 'health: the stack started ahead of a switchover outlived its %ss on a BACKUP: '
+            'scheduling a sync' % config['prestart_window'])
+        schedule_sync(config, 'prestart window over')
+    failed_ago = now - float(recorded.get('master_failed_at') or 0)
+    if failed_ago < config['failback_holdoff_seconds']:
+        return False, 'BACKUP holding off failback: the stack failed here %.0fs ago' % failed_ago
+    return True, 'BACKUP healthy (docker daemon answers)'
+
+
+def restart_in_place(node, state, config, names, now):
+    """Start dead critical containers again on the MASTER, within the budget
+    (restart_in_place: max starts per window seconds). Returns None when it
+    started them, else why not: the budget is spent, a sync holds the stack
+    (a transition is under way), the node is no longer MASTER, or `docker
+    start` failed (a container that was removed, not one that died)."""
+    budget = config['restart_in_place']
+    recent = [t for t in state.read().get('restarts_in_place') or [] if now - t < budget['window']]
+    if len(recent) >= budget['max']:
+        return 'restarted in place %d time(s) in the last %ss: moving' % (len(recent), budget['window'])
+    try:
+        with StackLock(config['state_dir'], 0):
+            if not node.is_master():
+                return 'no longer MASTER'
+            state.update(restarts_in_place=recent + [now])
+            failed = [name for name in names
+                      if node.run(['docker', 'start', name], timeout=config['command_timeout'], check=False).returncode]
+            node.announce_neighbours([name for name in names if name not in failed])
+    except StackLock.Busy:
+        return 'a stack sync is running'
+    log(config['log_file'], 'health: critical container(s) %s dead on the MASTER: started again in place '
+        '(%d of %d in %ss)%s' % (', '.join(names), len(recent) + 1, budget['max'], budget['window'],
+                                 ', failed: ' + ', '.join(failed) if failed else ''))
+    return 'docker start failed: %s' % ', '.join(failed) if failed else None
+
+
+def report_health(state, config, ok, reason, now=None):
+    """Record the result for status.yml (last_health) and log a health line
+    on every change of result and on every failure."""
+    now = now if now is not None else time.time()
+    kind = reason.split(' (')[0]  # the reason without its changing numbers
+    before = state.read().get('last_health') or {}
+    if not ok or before.get('kind') != kind:
+        log(config['health_log_file'], '%s %s' % ('OK' if ok else 'FAIL', reason))
+    state.update(last_health={'ok': ok, 'reason': reason, 'kind': kind, 'at': now,
+                              'since': before.get('since', now) if before.get('kind') == kind else now})
+
+
+def clear_holdoff(state, config):
+    """The operator fixed this node's stack: allow failback now, and restarts
+    in place again."""
+    state.update(master_failed_at=0, restarts_in_place=[])
+    log(config['log_file'], 'clear-holdoff: failback hold-off and restart-in-place count lifted by the operator')

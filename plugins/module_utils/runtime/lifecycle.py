@@ -1,0 +1,203 @@
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The stack's lifecycle: bring it to what the node's role asks, and only that.
+
+    trigger STATE   Keepalived's notify_*: record the state, schedule `sync`
+                    in its own transient systemd unit (outside Keepalived's
+                    cgroup, so stopping Keepalived cannot kill a `docker
+                    compose down` half way)
+    sync            under the stack lock, act on the node's *current* role,
+                    re-read it, repeat until stable
+    prestart        start the stack on a BACKUP about to take over (a planned
+                    switchover, a handover), kept for prestart_window seconds
+    boot            at boot, before Keepalived: take the stack down
+
+The current role is read, not remembered: the node is MASTER exactly when it
+holds the VIP. Keepalived runs notify scripts asynchronously and in no
+guaranteed order; every `sync` takes the lock, then looks, so the last one
+always acts on the final state of a MASTER-BACKUP-MASTER flap. `plan` is the
+pure decision; `act` is the one place that changes the stack.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import subprocess
+import time
+
+from . import compose as _compose
+from .config import HookError
+from .state import StackLock, log
+
+
+def plan(role, last_role, containers, min_containers, standby='cold'):
+    """The compose action for the node's current role.
+
+    MASTER: start when fewer than min_containers run; restart a stack that
+    already runs, but only on the transition into MASTER (a sync that finds the
+    node still MASTER must not restart a healthy stack). BACKUP: with a cold
+    standby, down while any container of the project exists; with a warm one,
+    stop while any container runs (the containers stay, so a promotion is a
+    start, not a create; the role creates them at deploy, never a hook, which
+    could pull an image).
+    """
+    if role == 'master':
+        wanted = 'restarted' if last_role != 'master' else 'running'
+    else:
+        wanted = 'standby' if standby == 'warm' else 'stopped'
+    action = _compose.decide(wanted, containers, min_containers)
+    return wanted, 'none' if action == 'create' else action
+
+
+def start_blocked(node, state, config):
+    """Why a MASTER must not start its stack now (the split-brain guard, the
+    storage lease), or None."""
+    if config['guard']['enabled']:
+        if (state.read().get('guard') or {}).get('yielded'):
+            return 'the guard yielded to another holder of the VIP'
+        problem = node.isolated()
+        if problem:
+            return problem
+    if config['lease']['enabled']:
+        return node.take_lease(state)
+    return None
+
+
+def prestarted(state, config, now=None, recorded=None):
+    """Whether a stack started ahead (a switchover, a handover) is still within
+    its window (recorded: the state already read, to read it only once)."""
+    now = now if now is not None else time.time()
+    recorded = recorded if recorded is not None else state.read()
+    return 0 <= now - float(recorded.get('prestarted_at') or 0) < config['prestart_window']
+
+
+def act(node, config, wanted, action, before):
+    """Run the compose action and check that the project reached `wanted`
+    (the containers after, or HookError). A start begins with the critical
+    containers a warm standby kept (`docker start`, the front door serves
+    sooner); `docker compose up` then starts the rest, in order."""
+    started_first = []  # their neighbour entries are set already
+    if action == 'up' and config['critical_first']:
+        first = _compose.first_to_start(config['critical_containers'], before)
+        if first:
+            # One `docker start` each, side by side (one command starts them in turn).
+            with concurrent.futures.ThreadPoolExecutor(len(first)) as pool:
+                answers = list(pool.map(lambda name: node.run(['docker', 'start', name], check=False), first))
+            failed = ['%s (%s)' % (name, (res.stderr or '').strip()[:200])
+                      for name, res in zip(first, answers) if res.returncode != 0]
+            started_first = [name for name, res in zip(first, answers) if res.returncode == 0]
+            announced = node.announce_neighbours(started_first)
+            log(config['log_file'], 'critical container(s) %s started first%s%s' % (
+                ', '.join(first), ' (neighbours set: %s)' % ', '.join(announced) if announced else '',
+                '; failed, docker compose up follows: ' + ', '.join(failed) if failed else ''))
+    if action != 'none':
+        node.compose(_compose.compose_args(action, config['command_timeout']))
+    after = node.containers()
+    if action in ('up', 'restart'):
+        node.announce_neighbours([c['name'] for c in after if c['state'] == 'running'
+                                  and c['name'] not in started_first])
+    if not _compose.reached(wanted, after, config['min_containers']):
+        raise HookError('stack is not %s after docker compose %s: %s' % (
+            wanted, action, ', '.join('%s=%s' % (c['name'], c['state']) for c in after) or 'no containers'))
+    return after
+
+
+def apply_role(node, state, config, role):
+    last = state.read().get('role')
+    before = node.containers()
+    blocked = start_blocked(node, state, config) if role == 'master' else None
+    if blocked:
+        # Never start a stack that may be a second one: keep it down, and let
+        # the guard take the VIP away (FAULT).
+        log(config['log_file'], 'sync: node is MASTER but %s: the stack stays down' % blocked)
+        role = 'blocked'
+    ahead = role in ('master', 'backup') and prestarted(state, config)
+    # A stack started ahead (a switchover, a handover): the promotion keeps it
+    # running (no restart), and a BACKUP leaves it up until its window ends.
+    wanted, action = plan(role, 'master' if ahead else last, before, config['min_containers'], config['standby'])
+    if ahead and role == 'backup':
+        wanted, action = 'running', 'none'
+    log(config['log_file'], 'sync: node is %s (was %s), %d container(s) running: %s%s'
+        % (role.upper(), (last or 'unknown').upper(), _compose.running_count(before),
+           'nothing to do' if action == 'none' else 'docker compose ' + action,
+           ' (started ahead: a switchover or a handover)' if ahead else ''))
+    if role == 'master' and last != 'master':
+        state.update(promoted_at=time.time(), prestarted_at=0)
+    after = act(node, config, wanted, action, before)
+    if wanted in ('stopped', 'standby') and config['lease']['enabled']:
+        # The stack is down: the other node may take the storage now.
+        node.drop_lease()
+    state.update(role=role)
+    log(config['log_file'], 'sync: stack %s, %d container(s) running' % (
+        {'stopped': 'stopped, no container left',
+         'standby': 'stopped, %d container(s) kept for a warm start' % len(after)}.get(wanted, 'running'),
+        _compose.running_count(after)))
+
+
+def prestart(node, state, config, why='a planned switchover'):
+    """Start the stack on a BACKUP about to take over (`why`). Refused where
+    the guard or the lease would refuse a promotion. The promotion that
+    follows keeps the stack (no restart); if none follows within
+    prestart_window, the health check has a sync take it down."""
+    with StackLock(config['state_dir'], config['lock_timeout']):
+        if node.is_master():
+            log(config['log_file'], 'prestart: this node holds the VIP already: nothing to do')
+            return
+        blocked = start_blocked(node, state, config)
+        if blocked:
+            raise HookError('prestart refused: %s' % blocked)
+        state.update(prestarted_at=time.time())
+        before = node.containers()
+        action = _compose.decide('running', before, config['min_containers'])
+        log(config['log_file'], 'prestart: starting the stack ahead of %s (%s), for %ss'
+            % (why, 'docker compose ' + action if action != 'none' else 'already running', config['prestart_window']))
+        after = act(node, config, 'running', action, before)
+        log(config['log_file'], 'prestart: stack running, %d container(s)' % _compose.running_count(after))
+
+
+def sync(node, state, config, max_rounds=5):
+    """Act on the current role until the role no longer changes under us."""
+    with StackLock(config['state_dir'], config['lock_timeout']):
+        for _round in range(max_rounds):
+            role = 'master' if node.is_master() else 'backup'
+            apply_role(node, state, config, role)
+            if ('master' if node.is_master() else 'backup') == role:
+                return role
+        raise HookError('VRRP role kept changing during %d rounds' % max_rounds)
+
+
+def boot(node, state, config):
+    """At boot, before Keepalived starts: take the stack down (a node that
+    went down as MASTER must not come back with a second stack)."""
+    log(config['log_file'], 'boot: taking the stack down before keepalived starts')
+    state.update(prestarted_at=0)
+    apply_role(node, state, config, 'backup')
+
+
+def trigger(config, state, vrrp_state, run=subprocess.run):
+    log(config['log_file'], 'keepalived reports %s: scheduling a stack sync' % vrrp_state)
+    now = time.time()
+    values = {'vrrp_state': vrrp_state, 'vrrp_state_at': now}
+    if vrrp_state == 'MASTER':
+        # The health check's grace period counts from the transition itself,
+        # not from when a queued sync gets the lock.
+        values['promoted_at'] = now
+    state.update(**values)
+    schedule_sync(config, 'after VRRP %s' % vrrp_state, run)
+
+
+def schedule_sync(config, why, run=subprocess.run):
+    """Run `sync` in its own transient systemd unit (outside keepalived's cgroup)."""
+    unit = 'netsocs-stack-sync-%d' % time.time_ns()
+    res = run(['systemd-run', '--no-block', '--collect', '--quiet', '--unit', unit,
+               '--description', 'Netsocs stack sync %s' % why,
+               config['hook_path'], 'sync'], capture_output=True, text=True, timeout=30, check=False)
+    if res.returncode != 0:
+        system = run(['systemctl', 'is-system-running'], capture_output=True, text=True, timeout=10, check=False)
+        if system.stdout.strip() == 'stopping':
+            # Shutting down: Docker stops the containers, and at the next boot
+            # netsocs-stack-boot takes the stack down before Keepalived starts.
+            log(config['log_file'], 'system is shutting down: no sync, the boot unit takes the stack down')
+            return
+        raise HookError('systemd-run failed: %s' % res.stderr.strip())

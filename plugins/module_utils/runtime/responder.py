@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The guard's second path to the peer: a UDP status query and the handover request.
+
+Each node runs a responder (`stack-hook respond`, netsocs-guard-responder.service)
+that answers its peer's status query (does this node hold the VIP?) and
+grants a handover: a MASTER whose Keepalived is being stopped on purpose asks
+its peer to start the stack first (handover.py decides). A node whose user
+space is frozen still answers ARP from its kernel, but not this query: that is
+what tells a live peer that lost VRRP from a hung one.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+
+def status_reply(node, holds_vip, vrrp_state):
+    """The status query's answer, as bytes."""
+    return json.dumps({'node': node, 'holds_vip': bool(holds_vip), 'vrrp': vrrp_state}).encode()
+
+
+def ask_peer(peers, port, timeout, tries=2):
+    """True when a peer answers the status query that it holds the VIP, False
+    when it answers that it does not or nobody answers within the timeout."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.settimeout(timeout / tries)
+        for _attempt in range(tries):
+            for peer in peers:
+                try:
+                    sock.sendto(b'status?', (peer, port))
+                except OSError:  # no route: the peer cannot answer
+                    continue
+            try:
+                while True:
+                    data, (source, _port) = sock.recvfrom(4096)
+                    if source in peers:
+                        try:
+                            return bool(json.loads(data.decode()).get('holds_vip'))
+                        except ValueError:
+                            continue
+            except socket.timeout:
+                continue
+            except OSError:
+                # ICMP port unreachable (the responder is restarting, the node
+                # rebooting) surfaces here as ECONNREFUSED: no answer.
+                continue
+        return False
+    finally:
+        sock.close()
+
+
+HANDOVER = b'handover?'
+
+
+def respond(port, peers, answer, handover=None, sock=None):
+    """Serve the peers, forever. A status query gets `answer()` (bytes). A
+    handover request (HANDOVER, when `handover` is given) is acknowledged at
+    once; `handover()` then runs in its own thread, one at a time (a repeated
+    request is only acknowledged), and its (ready, reason) is sent as a
+    second answer, while status queries go on being answered."""
+    sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(('0.0.0.0', port))
+    busy = threading.Lock()
+
+    def serve(to):
+        try:
+            ready, reason = handover()
+        finally:
+            busy.release()
+        sock.sendto(json.dumps({'handover': 'ready' if ready else 'refused', 'reason': reason}).encode(), to)
+
+    while True:
+        query, source = sock.recvfrom(512)
+        if source[0] not in peers:
+            continue
+        if query == HANDOVER and handover is not None:
+            sock.sendto(json.dumps({'handover': 'accepted'}).encode(), source)
+            if busy.acquire(blocking=False):
+                threading.Thread(target=serve, args=(source,), daemon=True).start()
+        else:
+            sock.sendto(answer(), source)
+
+
+def request_handover(peers, port, ack_timeout, timeout, sock=None, clock=time.monotonic):
+    """Ask the peer's responder to start its stack ahead of this node's stop:
+    (ready, reason). The request is sent twice within ack_timeout; a peer that
+    acknowledges has `timeout` seconds (from the request) to answer ready or
+    refused. No acknowledgement, no answer in time or a refusal: not ready."""
+    sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    start = clock()
+    accepted, resend = None, start
+    try:
+        while True:
+            now = clock()
+            end = start + (timeout if accepted else ack_timeout)
+            if now >= end:
+                return False, ('%s acknowledged but gave no answer within %ss' % (accepted, timeout) if accepted
+                               else 'no peer acknowledged within %ss' % ack_timeout)
+            if not accepted and now >= resend:
+                for peer in peers:
+                    try:
+                        sock.sendto(HANDOVER, (peer, port))
+                    except OSError:  # no route: that peer cannot answer
+                        continue
+                resend = now + ack_timeout / 2.0
+            sock.settimeout(max(0.01, (end if accepted else min(end, resend)) - now))
+            try:
+                data, (source, _port) = sock.recvfrom(4096)
+                reply = json.loads(data.decode()) if source in peers else {}
+            except (OSError, ValueError):  # a timeout, ICMP port unreachable (no responder yet), garbage
+                continue
+            answer = reply.get('handover') if isinstance(reply, dict) else None
+            if answer == 'accepted':
+                accepted = source
+            elif answer in ('ready', 'refused'):
+                return answer == 'ready', '%s: %s' % (source, reply.get('reason') or answer)
+    finally:
+        sock.close()

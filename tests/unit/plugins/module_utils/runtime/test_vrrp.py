@@ -1,0 +1,95 @@
+"""The VRRP state: the notify hook (arguments, log line, atomic state file) and its one reader."""
+
+import datetime
+import json
+
+import pytest
+
+from ansible_collections.netsocs.failover.plugins.module_utils.runtime import vrrp
+
+NOW = datetime.datetime(2026, 11, 25, 17, 0, 1, 234567, tzinfo=datetime.timezone.utc)
+
+
+@pytest.fixture
+def paths(tmp_path):
+    return ['--log-file=%s' % (tmp_path / 'failover.log'), '--state-file=%s' % (tmp_path / 'state.json')], tmp_path
+
+
+def test_transition_is_logged_and_recorded(paths):
+    opts, tmp = paths
+    assert vrrp.notify(opts + ['INSTANCE', 'VI_NETSOCS', 'MASTER', '150'], now=NOW) == 0
+    assert (tmp / 'failover.log').read_text() == \
+        '2026-11-25T17:00:01.234+00:00 INSTANCE VI_NETSOCS MASTER priority=150\n'
+    state = json.loads((tmp / 'state.json').read_text())
+    assert state == {'instance': 'VI_NETSOCS', 'state': 'MASTER', 'priority': 150,
+                     'time': NOW.isoformat(), 'schema': 1}
+
+
+def test_log_appends_and_state_follows_last(paths):
+    opts, tmp = paths
+    for state in ('BACKUP', 'MASTER', 'STOP'):
+        vrrp.notify(opts + ['INSTANCE', 'VI', state, '100'], now=NOW)
+    assert len((tmp / 'failover.log').read_text().splitlines()) == 3
+    assert json.loads((tmp / 'state.json').read_text())['state'] == 'STOP'
+    assert [p.name for p in tmp.iterdir() if p.name.startswith('.')] == []  # no temporary file left
+
+
+def test_group_transitions_are_logged_not_recorded(paths):
+    opts, tmp = paths
+    assert vrrp.notify(opts + ['GROUP', 'G1', 'MASTER'], now=NOW) == 0
+    assert 'GROUP G1 MASTER' in (tmp / 'failover.log').read_text()
+    assert not (tmp / 'state.json').exists()
+
+
+@pytest.mark.parametrize('args', [[], ['INSTANCE', 'VI'], ['PEER', 'VI', 'MASTER'],
+                                  ['INSTANCE', 'VI', 'LEADER'], ['--bogus=1', 'INSTANCE', 'VI', 'MASTER']])
+def test_bad_arguments(paths, args, capsys):
+    assert vrrp.notify(paths[0] + args, now=NOW) == 2
+    assert 'vrrp-notify:' in capsys.readouterr().err
+
+
+def test_paths_are_required(tmp_path, capsys):
+    assert vrrp.notify(['--log-file=%s' % (tmp_path / 'f.log'), 'INSTANCE', 'VI', 'MASTER'], now=NOW) == 2
+    assert 'missing --state-file' in capsys.readouterr().err
+
+
+def test_unwritable_log_still_records_state(tmp_path, capsys):
+    opts = ['--log-file=%s' % (tmp_path / 'missing-dir' / 'x.log'), '--state-file=%s' % (tmp_path / 's.json')]
+    assert vrrp.notify(opts + ['INSTANCE', 'VI', 'BACKUP', '100'], now=NOW) == 1
+    assert json.loads((tmp_path / 's.json').read_text())['state'] == 'BACKUP'
+    assert 'cannot write' in capsys.readouterr().err
+
+
+def test_state_file_round_trip():
+    data = vrrp.parse_state('{"instance": "VI", "state": "master", "priority": 150, "time": "t"}')
+    assert data['state'] == 'MASTER' and data['priority'] == 150
+
+
+@pytest.mark.parametrize('text', ['', '   \n'])
+def test_state_file_empty(text):
+    assert vrrp.parse_state(text) is None
+
+
+@pytest.mark.parametrize('text', ['{', '[]', '{"state": "LEADER"}', '{"priority": 1}'])
+def test_state_file_invalid(text):
+    with pytest.raises(vrrp.VrrpStateError):
+        vrrp.parse_state(text)
+
+
+@pytest.mark.parametrize('recorded, running, expected', [
+    ({'state': 'MASTER'}, True, 'MASTER'),
+    ({'state': 'MASTER'}, False, 'STOPPED'),  # a stale file must not claim MASTER
+    (None, True, 'UNKNOWN'),
+    (None, False, 'STOPPED'),
+])
+def test_effective_state(recorded, running, expected):
+    assert vrrp.effective_state(recorded, running) == expected
+
+
+def test_the_reader_returns_the_state_the_notify_hook_wrote(paths):
+    opts, tmp = paths
+    assert vrrp.read_state(str(tmp / 'state.json')) is None
+    assert vrrp.notify(opts + ['INSTANCE', 'VI', 'BACKUP', '100'], now=NOW) == 0
+    assert vrrp.read_state(str(tmp / 'state.json')) == 'BACKUP'
+    (tmp / 'state.json').write_text('{"state": "LEADER"}')
+    assert vrrp.read_state(str(tmp / 'state.json')) is None
