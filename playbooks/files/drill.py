@@ -91,11 +91,15 @@ def sample_once(vip, project, state_file, runtime):
     res = subprocess.run(['ip', '-j', '-4', 'addr', 'show'], capture_output=True, text=True, timeout=5, check=False)
     record['vip'] = holds_vip(res.stdout, vip, runtime) if res.returncode == 0 else None
     try:
-        res = subprocess.run(['docker', 'ps', '-q', '--filter', 'label=com.docker.compose.project=' + project],
+        res = subprocess.run(['docker', 'ps', '--filter', 'label=com.docker.compose.project=' + project,
+                              '--format', '{{.Label "com.docker.compose.service"}}'],
                              capture_output=True, text=True, timeout=5, check=False)
-        record['containers'] = len(res.stdout.split()) if res.returncode == 0 else None
+        running = res.stdout.split() if res.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired):
-        record['containers'] = None
+        running = None
+    # How many containers of the stack run, and which services.
+    record['containers'] = len(running) if running is not None else None
+    record['services'] = sorted(set(running)) if running is not None else None
     record['vrrp'] = runtime.vrrp.read_state(state_file)
     return record
 
@@ -293,6 +297,8 @@ def timeline(streams, start):
                 value = record.get(key)
                 if key == 'containers' and value is not None:
                     value = 'running' if value > 0 else 'none'
+                if key == 'services' and value is not None:
+                    value = ', '.join(value) or 'none'
                 if key == 'body' and not record.get('ok'):
                     value = 'FAILED'
                 if key not in last or last[key] != value:
@@ -316,10 +322,15 @@ def analyse(config, probes, samples_a, samples_b, events):
         'method': config['method'],
         'migration_s': round(migrated - t_fail, 2) if migrated else None,
         'stack_on_b_s': _since(first_holder_since(samples_b, t_fail, 'containers'), t_fail),
+        # A take-over is complete when node B runs every service node A ran.
+        'services': services_before(samples_a, t_fail),
+        'whole_stack_on_b_s': _since(whole_stack_since(samples_b, services_before(samples_a, t_fail), t_fail), t_fail),
         'failover_clients': outage(probes, t_fail, t_recover),
         'preempt_s': round(preempted - t_recover, 2) if preempted and t_recover else None,
         'stack_back_on_a_s': _since(first_holder_since(samples_a, t_recover, 'containers'), t_recover)
         if t_recover else None,
+        'whole_stack_back_on_a_s': _since(whole_stack_since(samples_a, services_before(samples_a, t_fail), t_recover),
+                                          t_recover) if t_recover else None,
         'recovery_clients': outage(probes, t_recover) if t_recover else None,
         'dual_vip_longest_s': round(longest_overlap(intervals(samples_a, 'vip', stale),
                                                     intervals(samples_b, 'vip', stale)), 2),
@@ -353,11 +364,25 @@ def analyse(config, probes, samples_a, samples_b, events):
         {'t': t, 'source': source, 'event': what} for t, source, what in timeline([
             ('drill', events, ['event']),
             ('client', probes, ['body']),
-            (config['node_a'], samples_a, ['vrrp', 'vip', 'containers']),
-            (config['node_b'], samples_b, ['vrrp', 'vip', 'containers']),
+            (config['node_a'], samples_a, ['vrrp', 'vip', 'containers', 'services']),
+            (config['node_b'], samples_b, ['vrrp', 'vip', 'containers', 'services']),
         ], t_fail)]
     result['started'] = datetime.datetime.fromtimestamp(start, datetime.timezone.utc).isoformat(timespec='seconds')
     return result
+
+
+def whole_stack_since(samples, expected, since):
+    """When a node first ran every service of `expected` at or after `since`."""
+    if not expected or since is None:
+        return None
+    return next((s['t'] for s in samples if s['t'] >= since and set(expected) <= set(s.get('services') or ())),
+                None)
+
+
+def services_before(samples, moment):
+    """The services a node ran in its last sample before `moment` (the whole stack, on the MASTER)."""
+    before = [s for s in samples if s['t'] < moment and s.get('services')]
+    return before[-1]['services'] if before else []
 
 
 def _since(moment, origin):
@@ -385,11 +410,14 @@ def markdown(result, chart_file=None):
         '|---|---|---|',
         '| VIP migration to node B | %s | %s s |' % (_fmt(result['migration_s']), th['migration_s']),
         '| stack running on node B after | %s | |' % _fmt(result['stack_on_b_s']),
+        '| every service (%s) running on node B after | %s | |' % (
+            ', '.join(result.get('services') or []) or 'none seen', _fmt(result.get('whole_stack_on_b_s'))),
         '| client outage during failover (longest) | %s | %s |' % (
             _fmt(fc['longest_outage_s']), _limit(th, 'client_outage_s')),
         '| failed requests during failover | %s of %s | |' % (fc['failed'], fc['requests']),
         '| service back through the VIP after | %s | |' % _fmt(fc['service_back_s']),
         '| preempt back to node A | %s | %s s |' % (_fmt(result['preempt_s']), th['preempt_s']),
+        '| every service running on node A again after | %s | |' % _fmt(result.get('whole_stack_back_on_a_s')),
         '| client outage during preempt (longest) | %s | %s |' % (
             _fmt(rc.get('longest_outage_s')), _limit(th, 'preempt_outage_s')),
         '| failed requests during preempt | %s of %s | |' % (rc.get('failed', 'n/a'), rc.get('requests', 'n/a')),

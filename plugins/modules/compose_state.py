@@ -54,6 +54,14 @@ options:
     description: Seconds any one C(docker compose) command may take.
     type: int
     default: 120
+  expected_services:
+    description:
+      - The services that must run (on the MASTER, every service of the compose file the operator did not
+        mark optional). With it the result says which of them do not run (RV(services_down)) and whether
+        the project is RV(degraded). Nothing is started for them; the health check brings them back.
+    type: list
+    elements: str
+    version_added: 1.2.0
 attributes:
   check_mode:
     support: partial
@@ -111,6 +119,20 @@ active_after:
   returned: always
   type: int
   sample: 0
+services_down:
+  description:
+    - Each service of O(expected_services) that does not run, with the state of its container
+      (C(absent) when it has none). Empty without O(expected_services).
+  returned: always
+  type: dict
+  sample: {"mediamtx": "exited"}
+  version_added: 1.2.0
+degraded:
+  description: Whether a service of O(expected_services) does not run.
+  returned: always
+  type: bool
+  sample: false
+  version_added: 1.2.0
 running_before:
   description: Number of running containers of the project before acting.
   returned: always
@@ -159,6 +181,7 @@ from ansible_collections.netsocs.failover.plugins.module_utils.runtime.compose i
     reached,
     recreated,
     running_count,
+    services_down,
 )
 
 
@@ -196,6 +219,7 @@ def main():
             state=dict(type='str', choices=['running', 'stopped', 'standby', 'restarted', 'applied']),
             min_running=dict(type='int', default=3),
             timeout=dict(type='int', default=120),
+            expected_services=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,
     )
@@ -219,9 +243,11 @@ def main():
     changed = action != 'none'
     if action in ('apply', 'create'):
         changed = not module.check_mode and recreated(before, after)
+    down = services_down(params['expected_services'] or [], after)
     module.exit_json(changed=changed, action=action, services=after,
                      running_before=running_count(before), running_after=running_count(after),
-                     active_after=active_count(after))
+                     active_after=active_count(after), services_down=down,
+                     degraded=bool(params['expected_services']) and bool(down))
 
 
 if __name__ == '__main__':

@@ -63,6 +63,11 @@ ACTIONS = {
     'break-health': ('exec', ['rm', '-f', '/run/netsocs-test-healthy']),
     'fix-health': ('exec', ['touch', '/run/netsocs-test-healthy']),
     'kill-caddy': ('exec', ['docker', 'kill', 'netsocs-caddy']),
+    # The Docker daemon crashes (systemd starts it again; without live-restore
+    # it stops the containers as it comes back), and every container of the
+    # stack killed at once.
+    'kill-dockerd': ('exec', ['systemctl', 'kill', '--signal=KILL', 'docker.service']),
+    'kill-stack': ('exec', ['sh', '-c', 'docker kill $(docker ps -q --filter label=com.docker.compose.project=netsocs)']),
     # The shared-storage stand-in is a bind mount: read-only breaks it.
     'break-storage': ('exec', ['mount', '-o', 'remount,ro,bind', '/mnt/netsocs-nfs/media']),
     'fix-storage': ('exec', ['mount', '-o', 'remount,rw,bind', '/mnt/netsocs-nfs/media']),
@@ -86,7 +91,7 @@ ACTIONS = {
 
 # Failures the target may recover from in place (the health check starts a
 # dead container again): seconds to wait for the outage they cause.
-IN_PLACE = {'kill-caddy': 3.0}
+IN_PLACE = {'kill-caddy': 3.0, 'kill-dockerd': 5.0, 'kill-stack': 3.0}
 
 
 # ---------------------------------------------------------------- time bounds
@@ -797,6 +802,7 @@ class Trial(object):
             return self.run_watch()
         marks = self.log_marks()
         before, threads = self.start_probes()
+        started = self.now()
         self.act()
         acted = self.now()
         since = acted if before['served_by'] == self.args.expect else 0.0
@@ -836,7 +842,8 @@ class Trial(object):
         report.update({
             'before': before,
             'action': self.args.action, 'target': self.args.target, 'expect': self.args.expect,
-            'action_took_s': round(acted, 3), 'action_error': self.action_error,
+            'action_started_s': round(started, 3), 'action_took_s': round(acted, 3),
+            'action_error': self.action_error,
             'reached': reached_at is not None,
             'reached_s': round(reached_at, 3) if reached_at is not None else None,
             'timeout_s': self.args.timeout, 'interval_s': self.args.interval,

@@ -38,6 +38,7 @@ STACK_HOOK_LOG = '/var/log/keepalived-failover.log'
 DROP_IN = '/etc/systemd/system/keepalived.service.d/zz-mutation.conf'
 STORAGE_CHECK = '/usr/local/libexec/netsocs-failover/storage-check'
 NOTIFY = '/usr/local/libexec/netsocs-failover/vrrp-notify'
+STACK_JSON = '/etc/netsocs-failover/stack.json'
 # Where a mutation keeps the file it replaced ({ORIG} in the scripts): root's,
 # and readable by Keepalived's script user.
 ORIG = '/usr/local/libexec/netsocs-failover-mutation'
@@ -98,6 +99,7 @@ CHECKS = {
     'firewall': [['firewall.yml', {}]],
     'storage take-over trial': trials(STORAGE, FAILBACK),
     'flap trial': trials(FLAP),
+    'whole stack': [['wholestack.yml', {}]],
     'drill (stop_keepalived)': [['drill', {}]],
     'transition logs': trials(GRACEFUL, PREEMPT) + [['logs.yml', {'netsocs_test_stack': True}, 'journal']],
     # All of them, in the scenario's order (--repeat).
@@ -164,6 +166,13 @@ MUTATIONS = [
               "for it, the VIP moves late",
      'break': {'node-b': slow_compose('up', 12)}, 'fix': {'node-b': NO_SLOW_COMPOSE},
      'caught': r'VIP migration [0-9.]+ s > '},
+    {'id': 'whole-stack', 'check': 'whole stack',
+     'broke': "node-a's health check no longer brings back the services that are not critical "
+              "(reconcile.max 0 in its stack.json): after the Docker daemon crash MediaMTX and the recorder stay down",
+     'break': {'node-a': 'cp -p %s {ORIG}/stack.json && python3 -c \'import json, sys; c = json.load(open(sys.argv[1])); '
+                         'c["reconcile"]["max"] = 0; json.dump(c, open(sys.argv[1], "w"))\' %s' % (STACK_JSON, STACK_JSON)},
+     'fix': {'node-a': 'mv {ORIG}/stack.json %s' % STACK_JSON},
+     'caught': r'_report\.reached'},
     # Last: node-b's log stays short of the lines this mutation dropped.
     {'id': 'journal', 'check': 'transition logs',
      'broke': "node-b's notify hook records the state but no longer logs the transition",

@@ -54,8 +54,8 @@ class Node(object):
 
     # ------------------------------------------------------------ the stack
 
-    def compose(self, args):
-        return self.run(['docker', 'compose', '--project-directory', self.config['project_dir']] + args)
+    def compose(self, args, timeout=None):
+        return self.run(['docker', 'compose', '--project-directory', self.config['project_dir']] + args, timeout)
 
     def containers(self):
         return _compose.parse_ps(self.compose(['ps', '--all', '--format', 'json']).stdout)

@@ -28,7 +28,7 @@ import sys
 from . import guard, handover, health, lease, lifecycle, responder, storage, vrrp
 from .adapter import Node
 from .config import HookError, load_config
-from .state import State, log
+from .state import StackLock, State, log
 
 ACTIONS = ('trigger', 'sync', 'health', 'guard', 'respond', 'lease', 'boot', 'clear-holdoff', 'prestart', 'handover')
 
@@ -63,8 +63,17 @@ def hold_lease(node, state, config):
 
 
 def check_health(node, state, config):
-    ok, reason = health.health(node, state, config)
-    health.report_health(state, config, ok, reason)
+    """One health round. Keepalived starts the next round while a slow one
+    still runs (a Docker daemon coming back, a restart in place): that one
+    is not judged again, the running round's last result stands (two rounds
+    at once would each count the other's restart in place against the
+    budget, and fail the node for it)."""
+    try:
+        with StackLock(config['state_dir'], 0, name='health.lock'):
+            ok, reason = health.health(node, state, config)
+            health.report_health(state, config, ok, reason)
+    except StackLock.Busy:
+        ok = (state.read().get('last_health') or {}).get('ok', True)
     return 0 if ok else 1
 
 

@@ -86,6 +86,29 @@ def decide(wanted, containers, min_running):
     return 'restart' if wanted == 'restarted' else 'none'
 
 
+# A service in one of these states is brought back (`docker compose up` for
+# it alone); one that restarts is in Docker's hands (its restart policy), and
+# one that is paused was paused on purpose: reported, not touched.
+REVIVABLE = ('absent', 'created', 'exited', 'dead')
+
+
+def services_down(expected, containers, critical=()):
+    """{service: state} for each expected service that does not run: 'absent'
+    when it has no container, else the state of one of its containers.
+    Services whose container is a critical one are left out (their rule is
+    the health check's: restart in place, then hand over)."""
+    mine = {}
+    for c in containers:
+        mine.setdefault(c['service'], []).append(c)
+    down = {}
+    for name in expected:
+        ours = mine.get(name, [])
+        if any(c['name'] in critical or c['state'] == 'running' for c in ours):
+            continue
+        down[name] = ours[0]['state'] if ours else 'absent'
+    return down
+
+
 def first_to_start(critical, containers):
     """The critical containers to `docker start` before `docker compose up`
     on a promotion: those that exist and do not run (a warm standby's), in

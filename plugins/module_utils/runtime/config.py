@@ -27,6 +27,13 @@ DEFAULTS = {
     # up to `max` times in `window` seconds; past that (or when the start
     # fails) the health check fails and the VIP moves. max 0: always move.
     'restart_in_place': {'max': 1, 'window': 300},
+    # The services the compose file defines that must run on the MASTER (the
+    # operator's optional and one-shot ones left out); empty: the critical
+    # containers alone. One that does not run is brought back in place
+    # (docker compose up for it alone), at most `max` times in `window`
+    # seconds, each bounded by `timeout`; the node reports itself degraded.
+    'services': [],
+    'reconcile': {'max': 3, 'window': 300, 'timeout': 10},
     # Seconds a stack started ahead (a switchover, a handover) may run on a BACKUP.
     'prestart_window': 30,
     # warm: a BACKUP stops its containers and keeps them (a promotion only

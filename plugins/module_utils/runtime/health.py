@@ -6,6 +6,9 @@
 MASTER: Docker, the shared storage, the critical containers, the port; a
 critical container that died is started again in place within a budget
 (Pacemaker's migration-threshold) before the check fails and the VIP moves.
+Every other service of the stack is expected to run too: one that does not
+is brought back in place (`docker compose up` for it alone, within a budget)
+and the node reports itself degraded, which keeps the VIP.
 BACKUP: Docker and the storage, and a failback hold-off after its own stack
 failed as MASTER. Exit status 0 healthy, 1 not (Keepalived lowers the
 priority by the script's weight).
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import time
 
+from . import compose as _compose
+from .config import HookError
 from .lifecycle import prestarted, schedule_sync
 from .state import StackLock, log
 
@@ -65,7 +70,7 @@ def health(node, state, config, now=None):
             if refused is None:
                 missing = [name for name in missing if not node.running(name)]
                 if not missing:
-                    return True, 'MASTER healthy (restarted in place)'
+                    return whole_stack(node, state, config, now, ['restarted in place'])
                 refused = 'the start in place did not bring it back'
             failure = 'MASTER: critical container(s) not running: %s (%s)' % (', '.join(missing), refused)
         elif missing:
@@ -77,7 +82,7 @@ def health(node, state, config, now=None):
             # stack still starting, it does not hide one that is up.
             if state.read().get('healthy_term') != promoted:
                 state.update(healthy_term=promoted)
-            return True, 'MASTER healthy'
+            return whole_stack(node, state, config, now, [])
         if in_grace:
             return True, 'MASTER in grace period (%.0fs of %ss)' % (since, config['grace_seconds'])
         # Demoted while we looked (the stack is going down because the node is
@@ -99,6 +104,74 @@ def health(node, state, config, now=None):
     return True, 'BACKUP healthy (docker daemon answers)'
 
 
+def whole_stack(node, state, config, now, notes):
+    """A MASTER whose critical containers run: (True, 'MASTER healthy') when
+    every service the compose file defines runs too (config 'services', the
+    operator's optional ones left out), else (True, 'MASTER degraded: ...'):
+    the services down are brought back in place within the budget
+    (bring_back), and the VIP stays. Degraded is healthy to Keepalived: a
+    failover is for the critical containers. notes: what this round did."""
+    down = _compose.services_down(config['services'], node.containers(), config['critical_containers']) \
+        if config['services'] else {}
+    why = bring_back(node, state, config, down, now) if down else None
+    if down and why is None:
+        notes = notes + ['brought back in place: %s' % ', '.join(sorted(down))]
+        down = _compose.services_down(config['services'], node.containers(), config['critical_containers'])
+        why = 'brought back, not running yet'
+    if (state.read().get('services_down') or {}) != down:
+        state.update(services_down=down)  # for status.yml: which services, in which state
+    if down:
+        return True, 'MASTER degraded: %s not running (%s)' % (
+            ', '.join('%s %s' % item for item in sorted(down.items())), why)
+    return True, 'MASTER healthy' + (' (%s)' % '; '.join(notes) if notes else '')
+
+
+def in_budget(node, state, config, key, budget, now, act, spent):
+    """act() under the stack lock, counted in the state's `key`, when fewer
+    than budget['max'] runs fell in the last budget['window'] seconds:
+    ((this run's number, act's result), None), or (None, why not)."""
+    recent = [t for t in state.read().get(key) or [] if now - t < budget['window']]
+    if len(recent) >= budget['max']:
+        return None, spent % (len(recent), budget['window'])
+    try:
+        with StackLock(config['state_dir'], 0):
+            if not node.is_master():
+                return None, 'no longer MASTER'
+            state.update(**{key: recent + [now]})
+            return (len(recent) + 1, act()), None
+    except StackLock.Busy:
+        return None, 'a stack sync is running'
+
+
+def bring_back(node, state, config, down, now):
+    """`docker compose up` for the services down that Docker is not already
+    restarting, at most reconcile.max times in reconcile.window seconds (the
+    back-off: no restart storm). None when it ran, else why not."""
+    revive = sorted(name for name, what in down.items() if what in _compose.REVIVABLE)
+    if not revive:
+        return "Docker's restart policy has them" if set(down.values()) == {'restarting'} else 'left as they are'
+    budget = config['reconcile']
+
+    def up():
+        try:
+            node.compose(['up', '--detach', '--no-recreate', '--no-deps'] + revive, timeout=budget['timeout'])
+        except HookError as exc:
+            return str(exc)
+        node.announce_neighbours([c['name'] for c in node.containers()
+                                  if c['service'] in revive and c['state'] == 'running'])
+        return None
+
+    done, why = in_budget(node, state, config, 'reconciles', budget, now, up,
+                          'brought back %d time(s) in the last %ss: waiting')
+    if why:
+        return why
+    count, failed = done
+    log(config['log_file'], 'health: service(s) %s down on the MASTER: docker compose up for them (%d of %d in %ss)%s'
+        % (', '.join('%s (%s)' % (name, down[name]) for name in revive), count, budget['max'],
+           budget['window'], ', failed: %s' % failed if failed else ''))
+    return 'docker compose up failed: %s' % failed if failed else None
+
+
 def restart_in_place(node, state, config, names, now):
     """Start dead critical containers again on the MASTER, within the budget
     (restart_in_place: max starts per window seconds). Returns None when it
@@ -106,21 +179,20 @@ def restart_in_place(node, state, config, names, now):
     (a transition is under way), the node is no longer MASTER, or `docker
     start` failed (a container that was removed, not one that died)."""
     budget = config['restart_in_place']
-    recent = [t for t in state.read().get('restarts_in_place') or [] if now - t < budget['window']]
-    if len(recent) >= budget['max']:
-        return 'restarted in place %d time(s) in the last %ss: moving' % (len(recent), budget['window'])
-    try:
-        with StackLock(config['state_dir'], 0):
-            if not node.is_master():
-                return 'no longer MASTER'
-            state.update(restarts_in_place=recent + [now])
-            failed = [name for name in names
-                      if node.run(['docker', 'start', name], timeout=config['command_timeout'], check=False).returncode]
-            node.announce_neighbours([name for name in names if name not in failed])
-    except StackLock.Busy:
-        return 'a stack sync is running'
+
+    def start():
+        failed = [name for name in names
+                  if node.run(['docker', 'start', name], timeout=config['command_timeout'], check=False).returncode]
+        node.announce_neighbours([name for name in names if name not in failed])
+        return failed
+
+    done, why = in_budget(node, state, config, 'restarts_in_place', budget, now, start,
+                          'restarted in place %d time(s) in the last %ss: moving')
+    if why:
+        return why
+    count, failed = done
     log(config['log_file'], 'health: critical container(s) %s dead on the MASTER: started again in place '
-        '(%d of %d in %ss)%s' % (', '.join(names), len(recent) + 1, budget['max'], budget['window'],
+        '(%d of %d in %ss)%s' % (', '.join(names), count, budget['max'], budget['window'],
                                  ', failed: ' + ', '.join(failed) if failed else ''))
     return 'docker start failed: %s' % ', '.join(failed) if failed else None
 
@@ -139,6 +211,7 @@ def report_health(state, config, ok, reason, now=None):
 
 def clear_holdoff(state, config):
     """The operator fixed this node's stack: allow failback now, and restarts
-    in place again."""
-    state.update(master_failed_at=0, restarts_in_place=[])
-    log(config['log_file'], 'clear-holdoff: failback hold-off and restart-in-place count lifted by the operator')
+    in place and bring-backs again."""
+    state.update(master_failed_at=0, restarts_in_place=[], reconciles=[])
+    log(config['log_file'], 'clear-holdoff: failback hold-off and the counts of restarts in place and of services '
+        'brought back lifted by the operator')

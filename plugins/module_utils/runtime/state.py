@@ -11,7 +11,8 @@ half a file; each record carries ``schema`` (SCHEMA). One owner per file:
     vrrp-state.json    vrrp.notify (Keepalived's notify)       read by everyone
     stack-state.json   State: lifecycle, health, guard, lease  read by status.yml
     stack.lock         StackLock: whoever acts on the stack (sync, prestart,
-                       a restart in place)
+                       a restart in place, a bring-back)
+    health.lock        one health round at a time
 """
 
 from __future__ import annotations
@@ -105,13 +106,14 @@ class StackLockBusy(HookError):
 
 class StackLock(object):
     """The exclusive lock every action on the stack takes (sync, prestart,
-    a restart in place). wait: seconds to wait for it; 0 tries once and
-    raises Busy when another hook holds it."""
+    a restart in place), or another one by `name` (health.lock: one health
+    round at a time). wait: seconds to wait for it; 0 tries once and raises
+    Busy when another hook holds it."""
 
     Busy = StackLockBusy
 
-    def __init__(self, state_dir, wait):
-        self.path = os.path.join(state_dir, 'stack.lock')
+    def __init__(self, state_dir, wait, name='stack.lock'):
+        self.path = os.path.join(state_dir, name)
         self.wait = wait
         self.handle = None
 

@@ -71,6 +71,22 @@ def test_stack_on_both_nodes_beyond_the_tolerance_fails():
     assert any('both nodes ran the stack' in f for f in result['failures'])
 
 
+def test_the_take_over_is_complete_when_node_b_runs_every_service_node_a_ran():
+    stack = ['caddy', 'mediamtx', 'recorder', 'traefik']
+    with_services = lambda records, plan: [  # noqa: E731
+        dict(r, services=next((names for start, names in reversed(plan) if r['t'] >= start), [])) for r in records]
+    a = with_services(A, [(100, stack), (105.1, []), (113.0, stack[:2]), (116.0, stack)])
+    b = with_services(B, [(106.0, ['caddy', 'traefik']), (107.4, stack), (113.2, [])])
+    result = drill.analyse(CONFIG, probes([]), a, b, EVENTS)
+    assert result['services'] == stack
+    assert result['whole_stack_on_b_s'] == pytest.approx(2.4, abs=0.21)
+    assert result['whole_stack_back_on_a_s'] == pytest.approx(4.0, abs=0.21)
+    assert 'every service (caddy, mediamtx, recorder, traefik) running on node B after | 2.4' in drill.markdown(result)
+    assert any(e['event'] == 'services caddy, mediamtx, recorder, traefik' for e in result['timeline'])
+    # samples without service names (an older sampler): nothing claimed
+    assert drill.analyse(CONFIG, probes([]), A, B, EVENTS)['whole_stack_on_b_s'] is None
+
+
 def test_slow_migration_is_judged_against_the_threshold():
     late_b = samples([(112.5, 113.2, True, 3)])
     result = drill.analyse(dict(CONFIG, thresholds=dict(THRESHOLDS, migration_s=6)), probes([]), A, late_b, EVENTS)

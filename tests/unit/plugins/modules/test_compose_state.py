@@ -150,3 +150,14 @@ def test_standby_fails_when_a_container_still_runs(compose, capsys):
     compose['ps'] = [UP, UP]
     result = run(capsys, state='standby')
     assert result['failed'] is True and 'not standby' in result['msg']
+
+
+def test_expected_services_say_which_do_not_run(compose, capsys):
+    compose['ps'] = [TWO]  # netsocs-caddy is gone
+    result = run(capsys, expected_services=['caddy', 'mediamtx', 'recorder', 'traefik'])
+    assert result['degraded'] is True and result['changed'] is False and compose['actions'] == []
+    assert result['services_down'] == {'caddy': 'absent', 'recorder': 'absent'}
+    compose['ps'] = [UP]
+    result = run(capsys, expected_services=['caddy', 'mediamtx', 'traefik'])
+    assert result['degraded'] is False and result['services_down'] == {}
+    assert run(capsys)['degraded'] is False  # nothing expected, nothing judged

@@ -10,12 +10,15 @@ import time
 import pytest
 
 from ansible_collections.netsocs.failover.plugins.module_utils.runtime import (
-    adapter, cli, handover, health, lease, lifecycle, state as files)
+    adapter, cli, compose, handover, health, lease, lifecycle, state as files)
 from ansible_collections.netsocs.failover.plugins.module_utils.runtime import config as settings
 from ansible_collections.netsocs.failover.plugins.module_utils.runtime import guard as split_brain
 
 RUNNING = [{'name': n, 'service': n, 'state': 'running', 'health': '', 'exit_code': 0}
            for n in ('mediamtx', 'netsocs-caddy', 'traefik')]
+# A fourth service, neither critical nor counted in min_containers.
+EXTRA = [{'name': 'netsocs-recorder', 'service': 'recorder', 'state': 'running', 'health': '', 'exit_code': 0}]
+SERVICES = ['mediamtx', 'netsocs-caddy', 'recorder', 'traefik']
 
 
 class FakeNode(object):
@@ -34,6 +37,7 @@ class FakeNode(object):
         self.port = port
         self.dead = set(dead)
         self.announced = []
+        self.stuck = set()
 
     def is_master(self):
         return self.vip_answers.pop(0) if len(self.vip_answers) > 1 else self.vip_answers[0]
@@ -41,9 +45,16 @@ class FakeNode(object):
     def containers(self):
         return list(self.stack)
 
-    def compose(self, args):
+    def compose(self, args, timeout=None):
         self.actions.append(args[0])
-        if args[0] == 'up':
+        named = [a for a in args[1:] if not a.startswith('-') and not a.isdigit()]
+        if args[0] == 'up' and named:
+            # `up --no-deps SERVICE...`: those services only (a stuck one stays down)
+            self.stack = [dict(c, state='running') if c['service'] in named and c['service'] not in self.stuck else c
+                          for c in self.stack]
+            self.stack += [dict(c) for c in RUNNING + EXTRA if c['service'] in named
+                           and c['service'] not in self.stuck and c['service'] not in [s['service'] for s in self.stack]]
+        elif args[0] == 'up':
             self.stack = list(RUNNING)
         elif args[0] == 'down':
             self.stack = []
@@ -356,15 +367,17 @@ def test_storage_check_that_hangs_counts_as_broken(config, tmp_path):
 
 
 def test_clear_holdoff_allows_failback_at_once(config, state, tmp_path, monkeypatch):
-    state.update(promoted_at=0.0, master_failed_at=time.time(), restarts_in_place=[time.time()])
+    state.update(promoted_at=0.0, master_failed_at=time.time(), restarts_in_place=[time.time()],
+                 reconciles=[time.time()])
     assert health.health(FakeNode([False]), state, config)[0] is False
     config_file = tmp_path / 'stack.json'
     config_file.write_text(json.dumps(config))
     monkeypatch.setattr(cli, 'load_config', lambda: dict(config))
     assert cli.stack_hook(['clear-holdoff']) == 0
     assert health.health(FakeNode([False]), state, config) == (True, 'BACKUP healthy (docker daemon answers)')
-    assert 'failback hold-off and restart-in-place count lifted' in (tmp_path / 'failover.log').read_text()
-    assert state.read()['restarts_in_place'] == []
+    assert 'failback hold-off and the counts of restarts in place and of services brought back lifted' in \
+        (tmp_path / 'failover.log').read_text()
+    assert state.read()['restarts_in_place'] == [] and state.read()['reconciles'] == []
 
 
 def test_log_keeps_one_line_per_event(tmp_path):
@@ -772,3 +785,99 @@ def test_a_restart_in_place_sets_the_neighbours_of_what_it_started(warm, state):
     node = FakeNode([True], RUNNING, dead=('netsocs-caddy',))
     assert health.restart_in_place(node, state, warm, ['netsocs-caddy'], time.time()) is None
     assert node.announced == [['netsocs-caddy']]
+
+
+# ---------------------------------------------------------------- the whole stack
+
+
+def whole(config):
+    return dict(config, services=SERVICES)
+
+
+def test_a_master_whose_services_all_run_is_healthy_and_not_touched(config, state):
+    state.update(vrrp_state='MASTER', promoted_at=0.0)
+    node = FakeNode([True], RUNNING + EXTRA)
+    assert health.health(node, state, whole(config), now=1000.0) == (True, 'MASTER healthy')
+    assert node.actions == []
+
+
+def test_services_down_after_a_docker_crash_are_brought_back_without_moving_the_vip(config, state):
+    # dockerd was killed: every container exited; the critical ones are
+    # started in place, the others brought back by compose in the same round.
+    state.update(vrrp_state='MASTER', promoted_at=0.0)
+    node = FakeNode([True], [dict(c, state='exited') for c in RUNNING + EXTRA], dead={'netsocs-caddy', 'traefik'})
+    ok, reason = health.health(node, state, whole(config), now=1000.0)
+    assert ok and reason == 'MASTER healthy (restarted in place; brought back in place: mediamtx, recorder)'
+    assert node.actions == ['start netsocs-caddy', 'start traefik', 'up']
+    assert sorted(c['service'] for c in node.stack if c['state'] == 'running') == SERVICES
+    assert "service(s) mediamtx (exited), recorder (exited) down on the MASTER: docker compose up for them " \
+        "(1 of 3 in 300s)" in pathlib.Path(config['log_file']).read_text()
+
+
+def test_a_service_that_cannot_come_back_is_degraded_with_a_back_off(config, state):
+    state.update(vrrp_state='MASTER', promoted_at=0.0)
+    node = FakeNode([True], RUNNING + [dict(EXTRA[0], state='exited')])
+    node.stuck = {'recorder'}
+    reasons = [health.health(node, state, whole(config), now=1000.0 + i) for i in range(6)]
+    assert all(ok for ok, _reason in reasons)  # degraded keeps the VIP
+    assert reasons[0][1] == 'MASTER degraded: recorder exited not running (brought back, not running yet)'
+    assert reasons[5][1] == 'MASTER degraded: recorder exited not running (brought back 3 time(s) in the last 300s: waiting)'
+    assert node.actions == ['up', 'up', 'up']  # no restart storm
+    assert state.read()['services_down'] == {'recorder': 'exited'}  # what status.yml lists
+    # the health log says it once per kind, not every second
+    health.report_health(state, whole(config), *reasons[4], now=1004.0)
+    health.report_health(state, whole(config), *reasons[5], now=1005.0)
+    assert pathlib.Path(config['health_log_file']).read_text().count('degraded') == 1
+    # the window passes: it is tried again
+    node.stuck = set()
+    assert health.health(node, state, whole(config), now=1400.0) == \
+        (True, 'MASTER healthy (brought back in place: recorder)')
+    assert state.read()['services_down'] == {}
+
+
+def test_a_service_docker_restarts_or_that_was_paused_is_reported_not_touched(config, state):
+    state.update(vrrp_state='MASTER', promoted_at=0.0)
+    node = FakeNode([True], RUNNING + [dict(EXTRA[0], state='restarting')])
+    assert health.health(node, state, whole(config), now=1000.0) == \
+        (True, "MASTER degraded: recorder restarting not running (Docker's restart policy has them)")
+    node.stack[-1]['state'] = 'paused'
+    assert health.health(node, state, whole(config), now=1001.0) == \
+        (True, 'MASTER degraded: recorder paused not running (left as they are)')
+    assert node.actions == []
+
+
+def test_no_bring_back_while_a_sync_runs_or_without_the_list(config, state):
+    # A promotion's sync holds the stack lock while its compose up starts everything.
+    state.update(vrrp_state='MASTER', promoted_at=995.0)
+    node = FakeNode([True], RUNNING)
+    with files.StackLock(config['state_dir'], 0):
+        assert health.health(node, state, whole(config), now=1000.0) == \
+            (True, 'MASTER degraded: recorder absent not running (a stack sync is running)')
+    assert node.actions == []
+    assert health.health(node, state, config, now=1000.0) == (True, 'MASTER healthy')  # services: [] (older stack.json)
+
+
+@pytest.mark.parametrize('containers, expected', [
+    (RUNNING + EXTRA, {}),
+    (RUNNING, {'recorder': 'absent'}),
+    ([dict(c, state='exited') for c in RUNNING + EXTRA], {'mediamtx': 'exited', 'recorder': 'exited'}),
+    # a service with two containers runs when one does
+    (RUNNING + [dict(EXTRA[0], state='exited'), dict(EXTRA[0], name='netsocs-recorder-2')], {}),
+])
+def test_services_down(containers, expected):
+    assert compose.services_down(SERVICES, containers, ['netsocs-caddy', 'traefik']) == expected
+
+
+
+def test_a_health_round_that_overlaps_a_running_one_keeps_its_result(config, state, monkeypatch):
+    # Keepalived starts the next round while the last still runs (a Docker
+    # daemon coming back): the overlapping one neither acts nor judges.
+    monkeypatch.setattr(cli, 'load_config', lambda: dict(config))
+    monkeypatch.setattr(health, 'health', lambda *args: pytest.fail('a second round judged the node'))
+    with files.StackLock(config['state_dir'], 0, name='health.lock'):
+        state.update(last_health={'ok': True, 'reason': 'MASTER healthy'})
+        assert cli.stack_hook(['health']) == 0
+        state.update(last_health={'ok': False, 'reason': 'docker daemon not answering'})
+        assert cli.stack_hook(['health']) == 1
+    monkeypatch.setattr(health, 'health', lambda *args: (True, 'MASTER healthy'))
+    assert cli.stack_hook(['health']) == 0 and state.read()['last_health']['reason'] == 'MASTER healthy'
