@@ -73,8 +73,11 @@ def test_stack_on_both_nodes_beyond_the_tolerance_fails():
 
 def test_the_take_over_is_complete_when_node_b_runs_every_service_node_a_ran():
     stack = ['caddy', 'mediamtx', 'recorder', 'traefik']
-    with_services = lambda records, plan: [  # noqa: E731
-        dict(r, services=next((names for start, names in reversed(plan) if r['t'] >= start), [])) for r in records]
+
+    def with_services(records, plan):
+        return [dict(r, services=next((names for start, names in reversed(plan) if r['t'] >= start), []))
+                for r in records]
+
     a = with_services(A, [(100, stack), (105.1, []), (113.0, stack[:2]), (116.0, stack)])
     b = with_services(B, [(106.0, ['caddy', 'traefik']), (107.4, stack), (113.2, [])])
     result = drill.analyse(CONFIG, probes([]), a, b, EVENTS)

@@ -868,7 +868,6 @@ def test_services_down(containers, expected):
     assert compose.services_down(SERVICES, containers, ['netsocs-caddy', 'traefik']) == expected
 
 
-
 def test_a_health_round_that_overlaps_a_running_one_keeps_its_result(config, state, monkeypatch):
     # Keepalived starts the next round while the last still runs (a Docker
     # daemon coming back): the overlapping one neither acts nor judges.
