@@ -11,6 +11,7 @@
 #                molecule | lab-test | infra | installed | drill | status | switchover |
 #                migrate | bench (BENCH_REPS=5) |
 #                mutations (ONLY="vip-bound ...") | repeat (REPEAT=5) |
+#                wholestack (WHOLESTACK_REPS=5) |
 #                soak (SOAK_MINUTES=30) | sweep (SWEEP="0.1 0.2 ...") |
 #                lab-destroy | image | clean
 SHELL := /bin/bash
@@ -32,7 +33,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover migrate bench rerun mutations repeat soak sweep lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
 
 test: setup lint unit sanity import molecule lab-test
 
@@ -176,6 +177,19 @@ mutations:
 REPEAT ?= 5
 repeat:
 	python3 tests/tools/mutations.py --repeat $(REPEAT)
+
+# The whole stack on the lab's MASTER (not in make test): the Docker daemon
+# killed, then every container, then a service that cannot start, WHOLESTACK_REPS
+# times (reports/wholestack.md: every service and clients back, in seconds).
+WHOLESTACK_REPS ?= 5
+wholestack:
+	rm -f reports/wholestack.md
+	for i in $$(seq $(WHOLESTACK_REPS)); do \
+	  ansible-playbook molecule/resources/wholestack.yml -i inventories/lab/hosts.yml > reports/wholestack-run.log 2>&1 \
+	    || { tail -40 reports/wholestack-run.log; exit 1; }; \
+	  tail -n +2 reports/failover-default-wholestack.txt | sed "s/^/run $$i: /" >> reports/wholestack.md; \
+	done
+	cat reports/wholestack.md
 
 lab-destroy:
 	molecule destroy --scenario-name lab
