@@ -59,16 +59,18 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 SOURCE = os.path.join(os.path.dirname(os.path.realpath(__file__)), '..', 'module_utils', 'runtime')
-ENTRY_POINTS = ('stack-hook', 'vrrp-notify', 'storage-check')
+# Each entry point imports only the module it runs (Keepalived's notify must start fast).
+ENTRY_POINTS = {'stack-hook': ('cli', 'stack_hook'), 'vrrp-notify': ('vrrp', 'notify'),
+                'storage-check': ('storage', 'run')}
 WRAPPER = '''#!/usr/bin/python3
 # Managed by Ansible (netsocs.failover): the node runtime's {name} entry point
-# (the package in {directory}/runtime/); local changes are overwritten.
+# (runtime/{module}.py in {directory}); local changes are overwritten.
 import sys
 
 sys.path.insert(0, {directory!r})
-from runtime import cli  # noqa: E402
+from runtime import {module}  # noqa: E402
 
-raise SystemExit(cli.main('{name}', sys.argv[1:]))
+raise SystemExit({module}.{function}(sys.argv[1:]))
 '''
 
 
@@ -83,9 +85,9 @@ def runtime_files(directory, source=SOURCE):
             with open(os.path.join(source, name), encoding='utf-8') as handle:
                 entries.append({'path': '%s/runtime/%s' % (directory, name), 'content': handle.read(),
                                 'mode': '0644'})
-    entries += [{'path': '%s/%s' % (directory, name), 'content': WRAPPER.format(name=name, directory=directory),
-                 'mode': '0755'}
-                for name in ENTRY_POINTS]
+    entries += [{'path': '%s/%s' % (directory, name), 'mode': '0755',
+                 'content': WRAPPER.format(name=name, directory=directory, module=module, function=function)}
+                for name, (module, function) in ENTRY_POINTS.items()]
     return entries
 
 

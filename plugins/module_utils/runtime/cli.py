@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: Netsocs
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The node runtime's entry points: `stack-hook ACTION`, `vrrp-notify`, `storage-check`.
+"""`stack-hook ACTION`: the stack hook's entry point (the other two are
+`vrrp.notify` for `vrrp-notify` and `storage.run` for `storage-check`, each
+imported alone: Keepalived's notify must start fast).
 
 Exit status, for every action: 0 done (or healthy), 1 failed (or unhealthy;
 the log says why), 2 not understood (usage).
@@ -25,7 +27,7 @@ import signal
 import socket
 import sys
 
-from . import guard, handover, health, lease, lifecycle, responder, storage, vrrp
+from . import guard, handover, health, lease, lifecycle, responder
 from .adapter import Node
 from .config import HookError, load_config
 from .state import StackLock, State, log
@@ -110,24 +112,3 @@ def stack_hook(argv):
         log(config['log_file'] if argv[0] != 'health' else config['health_log_file'], 'ERROR %s: %s' % (argv[0], exc))
         return 1
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
-
-
-def vrrp_notify(argv):
-    return vrrp.notify(argv)
-
-
-def storage_check(argv):
-    del argv  # no options: the paths come from storage.json
-    sys.stdout.flush()
-    code = storage.main()
-    sys.stdout.flush()
-    # os._exit: a worker blocked in the kernel (a hung mount) must not hold up the verdict.
-    os._exit(code)
-
-
-ENTRY_POINTS = {'stack-hook': stack_hook, 'vrrp-notify': vrrp_notify, 'storage-check': storage_check}
-
-
-def main(name, argv):
-    """Run the entry point `name` (the installed script's name)."""
-    return ENTRY_POINTS[name](argv)

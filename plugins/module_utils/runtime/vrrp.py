@@ -10,7 +10,7 @@ INSTANCE or GROUP, STATE is MASTER, BACKUP, FAULT or STOP).
 
 It appends one timestamped line to the transition log and atomically replaces
 the state file (vrrp-state.json) with {"instance", "state", "priority",
-"time", "schema"}, which the stack hook, the guard's responder, the
+"time", "schema"} (unless the file holds a later transition already), which the stack hook, the guard's responder, the
 vip_status module and the drill's sampler read through ``read_state``. It
 must never hang or raise into Keepalived, so failures are reported on stderr
 (the journal) and the exit status, nothing else.
@@ -19,6 +19,7 @@ must never hang or raise into Keepalived, so failures are reported on stderr
 from __future__ import annotations
 
 import datetime
+import fcntl
 import json
 import sys
 
@@ -107,6 +108,20 @@ def log_line(now, kind, name, state, priority):
     return line + '\n'
 
 
+def record_state(path, record):
+    """Write the record, unless the file holds a later one: Keepalived forks
+    its notify scripts in order but they run side by side, and a quick
+    MASTER-BACKUP flip (a node that starts before it hears its peer) must not
+    end with the older MASTER written last. True when written."""
+    with open(path + '.lock', 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = files.read_json(path).get('time')
+        if current and datetime.datetime.fromisoformat(current) > datetime.datetime.fromisoformat(record['time']):
+            return False
+        files.write_json(path, record)
+        return True
+
+
 def notify(argv, now=None):
     """The notify hook (``vrrp-notify``): 0, 1 when a file could not be
     written, 2 for arguments it does not understand."""
@@ -126,9 +141,9 @@ def notify(argv, now=None):
         status = 1
     if kind == 'INSTANCE':
         try:
-            files.write_json(paths['state_file'],
-                             {'instance': name, 'state': state, 'priority': priority, 'time': now.isoformat()})
-        except OSError as exc:
+            record_state(paths['state_file'],
+                         {'instance': name, 'state': state, 'priority': priority, 'time': now.isoformat()})
+        except (OSError, ValueError) as exc:
             sys.stderr.write('vrrp-notify: cannot write %s: %s\n' % (paths['state_file'], exc))
             status = 1
     return status

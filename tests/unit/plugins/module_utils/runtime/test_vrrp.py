@@ -93,3 +93,15 @@ def test_the_reader_returns_the_state_the_notify_hook_wrote(paths):
     assert vrrp.read_state(str(tmp / 'state.json')) == 'BACKUP'
     (tmp / 'state.json').write_text('{"state": "LEADER"}')
     assert vrrp.read_state(str(tmp / 'state.json')) is None
+
+
+def test_an_older_notify_that_finishes_last_does_not_win(paths):
+    # node-b starts, is MASTER for a moment, hears node-a and turns BACKUP:
+    # Keepalived forks both notifies in order, the MASTER one ends last.
+    opts, tmp = paths
+    later = NOW + datetime.timedelta(milliseconds=40)
+    assert vrrp.notify(opts + ['INSTANCE', 'VI', 'BACKUP', '100'], now=later) == 0
+    assert vrrp.notify(opts + ['INSTANCE', 'VI', 'MASTER', '100'], now=NOW) == 0
+    assert vrrp.read_state(str(tmp / 'state.json')) == 'BACKUP'
+    # both transitions are in the log, for the record
+    assert [line.split()[-2] for line in (tmp / 'failover.log').read_text().splitlines()] == ['BACKUP', 'MASTER']
