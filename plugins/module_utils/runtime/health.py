@@ -23,6 +23,10 @@ from .config import HookError
 from .lifecycle import prestarted, schedule_sync
 from .state import StackLock, log
 
+# Seconds between two looks at the whole stack while every service ran at the
+# last one (at once after a critical restart in place, every round while one is down).
+SERVICES_EVERY = 5
+
 
 def promotion_started(state, now):
     """When this node's current MASTER term began, for the grace period.
@@ -111,15 +115,19 @@ def whole_stack(node, state, config, now, notes):
     the services down are brought back in place within the budget
     (bring_back), and the VIP stays. Degraded is healthy to Keepalived: a
     failover is for the critical containers. notes: what this round did."""
-    down = _compose.services_down(config['services'], node.containers(), config['critical_containers']) \
-        if config['services'] else {}
+    recorded = state.read()
+    if not config['services'] or (not notes and not recorded.get('services_down')
+                                  and 0 <= now - float(recorded.get('services_checked_at') or 0) < SERVICES_EVERY):
+        # All ran at the last look, a few seconds ago: `docker compose ps` is
+        # the costliest call of a round, and the MASTER runs one a second.
+        return True, 'MASTER healthy' + (' (%s)' % '; '.join(notes) if notes else '')
+    down = _compose.services_down(config['services'], node.containers(), config['critical_containers'])
     why = bring_back(node, state, config, down, now) if down else None
     if down and why is None:
         notes = notes + ['brought back in place: %s' % ', '.join(sorted(down))]
         down = _compose.services_down(config['services'], node.containers(), config['critical_containers'])
         why = 'brought back, not running yet'
-    if (state.read().get('services_down') or {}) != down:
-        state.update(services_down=down)  # for status.yml: which services, in which state
+    state.update(services_down=down, services_checked_at=now)  # for status.yml: which services, in which state
     if down:
         return True, 'MASTER degraded: %s not running (%s)' % (
             ', '.join('%s %s' % item for item in sorted(down.items())), why)

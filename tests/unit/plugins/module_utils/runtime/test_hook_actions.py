@@ -880,3 +880,19 @@ def test_a_health_round_that_overlaps_a_running_one_keeps_its_result(config, sta
         assert cli.stack_hook(['health']) == 1
     monkeypatch.setattr(health, 'health', lambda *args: (True, 'MASTER healthy'))
     assert cli.stack_hook(['health']) == 0 and state.read()['last_health']['reason'] == 'MASTER healthy'
+
+
+def test_a_whole_stack_is_looked_at_every_few_seconds_while_it_runs(config, state):
+    state.update(vrrp_state='MASTER', promoted_at=0.0)
+    node = FakeNode([True], RUNNING + EXTRA)
+    looks = []
+    containers = node.containers
+    node.containers = lambda: looks.append(1) or containers()
+    for now in (1000.0, 1001.0, 1004.0, 1005.0, 1006.0):
+        assert health.health(node, state, whole(config), now=now) == (True, 'MASTER healthy')
+    assert len(looks) == 2  # at 1000 and 1005
+    node.stack[-1] = dict(EXTRA[0], state='exited')  # now one is down: seen within SERVICES_EVERY
+    node.stuck = {'recorder'}
+    assert health.health(node, state, whole(config), now=1010.0)[1].startswith('MASTER degraded: recorder')
+    assert health.health(node, state, whole(config), now=1011.0)[1].startswith('MASTER degraded: recorder')
+    assert len(looks) >= 4  # every round while it is down
