@@ -33,13 +33,12 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 TOOLS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TOOLS))
-import failover_trial  # noqa: E402
+import soak  # noqa: E402  (its description of the profile a run measured)
 
 # (fault reported, action, target, expect); the steps without a fault name put
 # node A back and are checked, not reported.
@@ -123,25 +122,15 @@ class Bench(object):
     def __init__(self, args):
         self.args = args
         self.pids = {node: int(self.docker('inspect', '-f', '{{.State.Pid}}', node)) for node in args.nodes}
-        self.conf_dir = tempfile.mkdtemp(prefix='netsocs-bench-')
 
     @staticmethod
     def docker(*argv):
         return subprocess.run(('docker',) + argv, capture_output=True, text=True, check=True).stdout.strip()
 
-    def confs(self):
-        """Each node's keepalived.conf, copied out for the trials' bounds."""
-        args = []
-        for node, pid in self.pids.items():
-            path = Path(self.conf_dir) / ('%s.conf' % node)
-            path.write_text(Path('/proc/%d/root/etc/keepalived/keepalived.conf' % pid).read_text())
-            args.append('--keepalived-conf=%s=%s' % (node, path))
-        return args
-
     def step(self, action, target, expect):
         argv = [sys.executable, str(TOOLS / 'failover_trial.py'), '--vip', self.args.vip,
                 '--nodes', ','.join(self.args.nodes), '--action', action, '--target', target,
-                '--expect', expect, '--stack', '--handover', '--timeout', str(self.args.timeout)] + self.confs()
+                '--expect', expect, '--stack', '--timeout', str(self.args.timeout)]
         res = subprocess.run(argv, capture_output=True, text=True, check=False)
         if res.returncode != 0:
             raise SystemExit('bench: %s on %s failed: %s' % (action, target, (res.stderr or res.stdout)[-2000:]))
@@ -155,7 +144,7 @@ class Bench(object):
 
     def run(self):
         samples = []
-        profile = failover_trial.parse_profile(
+        profile = soak.parse_profile(
             Path('/proc/%d/root/etc/keepalived/keepalived.conf' % self.pids[self.args.nodes[0]]).read_text())
         started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
         for rep in range(1, self.args.reps + 1):

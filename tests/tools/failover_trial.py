@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -96,155 +95,52 @@ IN_PLACE = {'kill-caddy': 3.0, 'kill-dockerd': 5.0, 'kill-stack': 3.0}
 
 # ---------------------------------------------------------------- time bounds
 
-# Room for a loaded 2-core host on top of what the profile makes inevitable;
-# the client gets the stack's start on top (the stand-in stack: 4 containers).
-MARGIN_S = 1.0
-STACK_START_S = 4.0
-# Two stacks may run this long in a failover: the new MASTER starts its own
-# while the old one's hook is still taking its own down.
-DUAL_STACK_S = 3.0
+PROMISES = ROOT / 'tests' / 'promises.yml'
+# What each bound holds, in the report's terms (analyse, analyse_partition).
+MEASURED = {
+    'vip_s': 'vip_moved_s', 'vip_away_s': 'vip_away_longest_s', 'outage_s': 'client_outage_s',
+    'whole_s': 'recovered_s',
+    'dual_vip_s': 'dual_vip_longest_s', 'dual_stack_s': 'dual_stack_longest_s',
+    'off_holder_s': 'stack_off_holder_longest_s', 'dual_writer_s': 'dual_writer_longest_s',
+    'heal_s': 'converged_after_heal_s', 'isolated_vip_s': 'isolated_held_vip_s',
+    'isolated_stack_s': 'isolated_ran_stack_s',
+}
 
 
-def parse_profile(conf):
-    """The settings of a rendered keepalived.conf that time a failover:
-    {'version', 'advert_int', 'priority', 'startup_delay', 'unicast',
-     'check_unicast_src', 'health': {'interval', 'fall', 'rise', 'timeout'} or None,
-     'guard': the same or None}. The health check is the tracked script with a
-    weight (the stack's); the split-brain guard's has none (a failure is FAULT)."""
-    def number(pattern, default=None):
-        found = re.search(pattern, conf, re.M)
-        return float(found.group(1)) if found else default
-
-    tracked, unweighted = [], []
-    for body in re.findall(r'^vrrp_script \S+ \{(.*?)^\}', conf, re.M | re.S):
-        script = {key: float(value) for key, value in
-                  re.findall(r'^\s*(interval|timeout|fall|rise|weight) (-?[0-9.]+)', body, re.M)}
-        (tracked if script.get('weight', 0) != 0 else unweighted).append(script)
-    return {
-        'version': int(number(r'^\s*version (\d)', 2)),
-        'advert_int': number(r'^\s*advert_int ([0-9.]+)'),
-        'priority': int(number(r'^\s*priority (\d+)')),
-        'startup_delay': number(r'^\s*vrrp_startup_delay ([0-9.]+)', 0.0),
-        'unicast': bool(re.search(r'^\s*unicast_peer \{', conf, re.M)),
-        'check_unicast_src': bool(re.search(r'^\s*check_unicast_src\s*$', conf, re.M)),
-        'health': tracked[0] if tracked else None,
-        'guard': unweighted[0] if unweighted else None,
-    }
+def load_promises(path=PROMISES):
+    import yaml  # PyYAML comes with ansible-core
+    with open(path, encoding='utf-8') as handle:
+        return yaml.safe_load(handle)
 
 
-def bounds(profiles, action, target, expect, stack, after_s=0.0, cycles=1, handover_s=None, unstarted=0):
-    """The longest a trial may take, from the profile: {'vip_s', 'client_s',
-    'why'}. What VRRP makes inevitable (RFC 5798: a BACKUP declares the MASTER
-    down after 3 adverts plus its skew, (256 - priority) / 256 of an advert; a
-    MASTER that stops sends priority 0 and the BACKUP takes over after its
-    skew), the health check's detection (fall runs, each up to an interval
-    apart) and recovery (rise runs), plus MARGIN_S and one advert for a loaded
-    host; the client also waits for the stack to start. Where the taker starts
-    its stack before the VIP moves the VIP waits for that start instead, and
-    the client only for the VIP: a switchover's prestart is allowed
-    STACK_START_S; a graceful stop's handover (the docker_stack role's
-    default) takes what the stopping node logged it took (`handover_s`, all
-    of a flap's handovers together), at most STACK_START_S each; when a
-    handover did not get the peer's stack started (`unstarted`), the client
-    waits for that start too."""
-    taker = profiles[expect]
-    adv = taker['advert_int']
-    skew = (256 - taker['priority']) / 256.0 * adv
-    health = profiles[target]['health'] or {'interval': 0.0, 'fall': 0.0, 'rise': 0.0}
-    detect = (health['fall'] + 1) * health['interval']
-    rise = (health['rise'] + 1) * health['interval']
-    margin = MARGIN_S + adv
-    starting = profiles[target]['startup_delay'] + rise + 2 * adv  # keepalived (re)starts, then preempts
-    guard = profiles[target]['guard'] or {'interval': 0.0, 'rise': 0.0}
-    relink = (guard['rise'] + 1) * guard['interval'] + rise + 2 * adv
-    vip = {
-        'stop-keepalived': (skew + margin, 'skew + margin'),
-        'switchover': (skew + margin, 'skew + margin'),
-        'switchover-back': (starting + margin, 'startup delay + health rise + 2 adverts + margin'),
-        'clear-holdoff': (rise + 2 * adv + margin, 'health rise + 2 adverts + margin'),
-        'freeze': (3 * adv + skew + margin, '3 adverts + skew + margin'),
-        'start-keepalived': (starting + margin, 'startup delay + health rise + 2 adverts + margin'),
-        'unfreeze': (2 * adv + margin, '2 adverts + margin'),
-        'link-down': (3 * adv + skew + margin, '3 adverts + skew + margin'),
-        # FAULT while the link was down: the guard passes again, then it preempts
-        'link-up': (relink + margin, 'guard rise + health rise + 2 adverts + margin'),
-        'kill-caddy': (detect + 3 * adv + skew + margin, 'health detection + 3 adverts + skew + margin'),
-        'break-health': (detect + 3 * adv + skew + margin, 'health detection + 3 adverts + skew + margin'),
-        'break-storage': (detect + 3 * adv + skew + margin, 'health detection + 3 adverts + skew + margin'),
-        'fix-health': (rise + 2 * adv + margin, 'health rise + 2 adverts + margin'),
-        'fix-storage': (rise + 3 * adv + skew + margin, 'health rise + 3 adverts + skew + margin'),
-        'none': (after_s + rise + 2 * adv + margin, 'the wait (%s s) + health rise + 2 adverts + margin' % after_s),
-        'flap': (cycles * (skew + starting + 2 * margin) + margin,
-                 '%d x (skew + startup delay + health rise + 2 adverts + 2 margins) + margin' % cycles),
-    }
-    ahead = {'switchover': STACK_START_S, 'switchover-back': STACK_START_S}
-    if handover_s is not None:
-        ahead.update({'stop-keepalived': min(handover_s, STACK_START_S), 'flap': min(handover_s, cycles * STACK_START_S)})
-    if action == 'kill-caddy' and expect == target:
-        # restarted in place: the health check's next run starts it again
-        vip['kill-caddy'] = (health['interval'] + margin, 'one health interval + margin')
-    if action not in vip:
-        return None
-    limit, why = vip[action]
-    dual_stack = DUAL_STACK_S
-    if action in ahead and stack:
-        limit += ahead[action]
-        dual_stack += min(ahead[action], STACK_START_S)
-        why += (' + stack start ahead' if action.startswith('switchover')
-                else ' + the handover as logged (%.1f s, at most %d s each)' % (ahead[action], STACK_START_S))
-        client = limit + (STACK_START_S if unstarted else 0.0)
-        why += ' (+ stack start: %d handover(s) without it)' % unstarted if unstarted else ''
-    else:
-        client = limit + (STACK_START_S if stack else 0.0)
-        why += ' (+ stack start)' if stack else ''
-    return {'vip_s': round(limit, 2), 'client_s': round(client, 2), 'dual_stack_s': round(dual_stack, 2), 'why': why}
+def promise_bounds(table, profile, trial, after_s=0.0):
+    """The bounds a trial is held to: each promised figure of `trial` (and
+    its profile's overlaps) times the table's margin; the VIP's bound also
+    gets the wait the trial builds in (`after_s`, a hold-off). Never from
+    what the roles deployed. KeyError for an unknown profile or trial."""
+    entry = table['profiles'][profile]
+    promise = dict(entry.get('overlaps') or {})
+    promise.update(entry['trials'][trial])
+    margin = float(table['margin'])
+    bounds = {key: round(float(value) * margin + (after_s if key == 'vip_s' else 0.0), 2)
+              for key, value in promise.items() if key in MEASURED}
+    bounds.update({'profile': profile, 'trial': trial, 'margin': margin, 'after_s': after_s,
+                   'promise': {key: value for key, value in promise.items() if key in MEASURED},
+                   'why': promise.get('why')})
+    return bounds
 
 
-HANDOVER = re.compile(r'handover: keepalived stopping on the MASTER; after ([0-9.]+) s the peer (runs the stack)?')
-
-
-def handovers(lines):
-    """What the stopping node's log says of its handovers: (seconds they took
-    together, how many did not get the peer's stack started)."""
-    found = [match for match in map(HANDOVER.search, lines or []) if match]
-    return round(sum(float(match.group(1)) for match in found), 2), sum(1 for match in found if not match.group(2))
-
-
-def partition_bounds(profiles, timers):
-    """The longest each effect of a partition may last with the split-brain
-    guard on, from the deployed guard: its check's interval and rise
-    (keepalived.conf, profiles' 'guard') and its timers (stack.json's 'guard':
-    witness_deadline, advert_window). As for the trials: what the guard's
-    timers make inevitable, plus MARGIN_S and one advert for a loaded host;
-    the stack's start or stop is allowed STACK_START_S."""
-    adv = max(p['advert_int'] for p in profiles.values())
-    check = next(p['guard'] for p in profiles.values() if p['guard'])
-    margin = MARGIN_S + adv
-    # A second holder's guard runs within an interval and, hearing no advert
-    # from the peer for its whole window, yields (FAULT).
-    dual = check['interval'] + timers['advert_window'] + margin
-    # A cut-off MASTER's guard finds no witness within its deadline: FAULT.
-    isolated = check['interval'] + timers['witness_deadline'] + margin
-    # A cut-off BACKUP stops hearing adverts: it claims the VIP (on a link no
-    # one else is on) after its master-down interval, unless its guard finds
-    # no witness first. With whole-second adverts the guard is first (never);
-    # with sub-second ones VRRP is, and the guard drops it as it would a MASTER.
-    backup = min(profiles.values(), key=lambda p: p['priority'])
-    master_down = 3 * backup['advert_int'] + (256 - backup['priority']) / 256.0 * backup['advert_int']
-    isolated_backup = 0.0 if master_down > check['interval'] + timers['witness_deadline'] else isolated
-    # After healing, a node that was cut off needs its guard's rise, then preempts (2 adverts) and starts the stack.
-    heal = (check['rise'] + 1) * check['interval'] + timers['witness_deadline'] + 2 * adv + margin + STACK_START_S
-    return {
-        'dual_s': round(dual, 2), 'isolated_vip_s': round(isolated, 2),
-        'isolated_backup_vip_s': round(isolated_backup, 2),
-        'isolated_stack_s': round(isolated + STACK_START_S, 2), 'heal_s': round(heal, 2),
-        'why': {'dual_s': 'guard interval + advert window + margin',
-                'isolated_vip_s': 'guard interval + witness deadline + margin',
-                'isolated_backup_vip_s': '0 when the master-down interval outlasts the guard\'s detection, '
-                                         'else the isolated VIP bound',
-                'isolated_stack_s': 'the isolated VIP bound + stack stop',
-                'heal_s': '(guard rise + 1) x interval + witness deadline + 2 adverts + margin + stack start'},
-    }
+def over_bounds(report, bounds):
+    """The figures of `report` past their bound: {figure: [measured, bound]}
+    (a figure never measured, None, is past any bound)."""
+    over = {}
+    for key, limit in bounds.items():
+        if key not in MEASURED or MEASURED[key] not in report:
+            continue
+        value = report[MEASURED[key]]
+        if value is None or value > limit:
+            over[MEASURED[key]] = [value, limit]
+    return over
 
 
 def parse_holders(ip_json, vip):
@@ -431,6 +327,22 @@ def watched(holder_samples, nodes, stack):
             'unreadable_samples': len(blind), 'unreadable': blind[:10]}
 
 
+def away_longest(holder_samples, node, since=0.0):
+    """The longest time from `since` that `node` was seen not holding the VIP
+    (from its first sample without it to its next with it, or the last
+    sample); unreadable samples (None) count for neither."""
+    longest, away = 0.0, None
+    seen = [(s['t'], s['holders'].get(node)) for s in holder_samples if s['t'] >= since]
+    for t, held in seen:
+        if held is False and away is None:
+            away = t
+        elif held and away is not None:
+            longest, away = max(longest, t - away), None
+    if away is not None:
+        longest = max(longest, seen[-1][0] - away, 0.1)
+    return round(longest, 3)
+
+
 def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, since=0.0, stack=False):
     """Turn the probes' records into the report's numbers, with the drill's
     definitions (drill.sole_holder_since, drill.outage, drill.intervals and
@@ -473,6 +385,7 @@ def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, sin
     blind = unreadable(holder_samples, nodes, stack)
     return {
         'vip_moved_s': round(moved, 3) if moved is not None else None,
+        'vip_away_longest_s': away_longest(holder_samples, expect, since),
         'client_switched_s': round(served, 3) if served is not None else None,
         'client_outage_s': clients['longest_outage_s'],
         'requests': clients['requests'],
@@ -505,13 +418,8 @@ class Trial(object):
         self.t0 = None
         self.action_error = None
         self.engines = {}
-        self.profiles = {}
-        for item in args.keepalived_conf or []:
-            node, path = item.split('=', 1)
-            with open(path, encoding='utf-8') as handle:
-                self.profiles[node] = parse_profile(handle.read())
-        self.bound = (bounds(self.profiles, args.action, args.target, args.expect, args.stack, args.after, args.cycles)
-                      if self.profiles and args.action else None)
+        self.bound = (promise_bounds(load_promises(args.promises), args.profile, args.promise, args.after)
+                      if args.promise else None)
         import docker as sdk  # the Docker SDK ships with molecule-plugins[docker]
         self.sdk = sdk
 
@@ -774,9 +682,9 @@ class Trial(object):
                 tokens = read_tokens(handle.read())
             report['dual_writer_longest_s'] = dual_writers(tokens, self.nodes)
             report['tokens'] = {n: sum(1 for tok in tokens if tok['node'] == n) for n in self.nodes}
-        if self.profiles and self.args.guard_conf:
-            with open(self.args.guard_conf, encoding='utf-8') as handle:
-                report['bounds'] = partition_bounds(self.profiles, json.load(handle)['guard'])
+        if self.bound:
+            report['bounds'] = self.bound
+            report['over_bounds'] = over_bounds(report, self.bound)
         report.update({'before': before, 'partition': self.args.partition, 'hold_s': self.args.hold,
                        'expect': self.args.expect, 'cut_s': round(cut, 2), 'healed_s': round(healed, 2),
                        'samples': len(self.holder_samples), 'timeout_s': self.args.timeout})
@@ -831,14 +739,6 @@ class Trial(object):
         report = analyse(self.holder_samples, self.requests, self.args.expect, self.nodes,
                          reached_at, settle_end, since, self.args.stack)
         logs = self.logs_since(marks)
-        if self.profiles:
-            report['profile'] = self.profiles
-            report['bounds'] = self.bound
-            if self.args.handover and self.bound:
-                report['handover_s'], report['handovers_unstarted'] = handovers(logs.get(self.args.target))
-                report['bounds'] = bounds(self.profiles, self.args.action, self.args.target, self.args.expect,
-                                          self.args.stack, self.args.after, self.args.cycles, report['handover_s'],
-                                          report['handovers_unstarted'])
         report.update({
             'before': before,
             'action': self.args.action, 'target': self.args.target, 'expect': self.args.expect,
@@ -846,9 +746,15 @@ class Trial(object):
             'action_error': self.action_error,
             'reached': reached_at is not None,
             'reached_s': round(reached_at, 3) if reached_at is not None else None,
+            # from the failure to the expected node holding, serving and
+            # running --min-containers: a recovery in place's time
+            'recovered_s': round(reached_at - started, 3) if reached_at is not None else None,
             'timeout_s': self.args.timeout, 'interval_s': self.args.interval,
             'log': logs,
         })
+        if self.bound:
+            report['bounds'] = self.bound
+            report['over_bounds'] = over_bounds(report, self.bound)
         return report
 
 
@@ -867,16 +773,13 @@ def arguments():
     parser.add_argument('--request-timeout', type=float, default=0.3)
     parser.add_argument('--cycles', type=int, default=5, help='fail/recover cycles of --action flap')
     parser.add_argument('--stack', action='store_true', help='the pair runs the stack: sample where, wait for it')
-    parser.add_argument('--handover', action='store_true',
-                        help='a MASTER whose Keepalived stops hands over (docker_stack_handover): its bounds '
-                             'allow the handover the node logs')
     parser.add_argument('--min-containers', type=int, default=3)
-    parser.add_argument('--keepalived-conf', action='append', metavar='NODE=PATH',
-                        help='each node\'s rendered keepalived.conf: the report gets its profile and time bounds')
-    parser.add_argument('--after', type=float, default=0.0, help='a wait built into the trial (a hold-off), for its bound')
+    parser.add_argument('--profile', default='default', help="the profile the pair runs (tests/promises.yml)")
+    parser.add_argument('--promise', metavar='TRIAL',
+                        help='the trial\'s promises (tests/promises.yml): the report gets its bounds and what is past them')
+    parser.add_argument('--promises', default=str(PROMISES), help=argparse.SUPPRESS)
+    parser.add_argument('--after', type=float, default=0.0, help='a wait built into the trial (a hold-off), added to its VIP bound')
     parser.add_argument('--partition', choices=sorted(PARTITIONS), help='cut the network instead of --action')
-    parser.add_argument('--guard-conf', metavar='PATH',
-                        help='a node\'s stack.json: with --keepalived-conf, a partition\'s report gets bounds')
     parser.add_argument('--hold', type=float, default=20.0, help='seconds the partition (or the watch) lasts')
     parser.add_argument('--stop-file', help='a watch ends early once this file exists')
     parser.add_argument('--network', default='netsocs-failover-test', help='the nodes\' Docker network')

@@ -39,8 +39,10 @@ def tee(path, source=sys.stdin, sink=sys.stdout, clock=time.monotonic):
             log.flush()
 
 
-def failures(lines, detail_lines=4, width=150):
-    """One short block per failed task: [time] play / task / host, then details."""
+def failures(lines, detail_lines=4, width=150, continued=24):
+    """One short block per failed task: [time] play / task / host, then details
+    (a long value, which the YAML callback wraps onto deeper-indented lines,
+    keeps up to `continued` of them: a trial's report is read from here)."""
     play = task = None
     blocks = []
     lines = list(lines)
@@ -59,15 +61,23 @@ def failures(lines, detail_lines=4, width=150):
         if not failed or '...ignoring' in ''.join(lines[index + 1:index + 2]):
             continue
         block = ['[%s] %s / %s / %s' % (when, play, task, failed.group(2))]
+        details, key_indent, extra = 0, None, 0
         for follow in lines[index + 1:]:
             follow_match = STAMP.match(follow)
             follow = (follow_match.group(2) if follow_match else follow).rstrip()
             if HEADING.match(follow.strip()) or FAILED.match(follow.strip()) or 'PLAY RECAP' in follow:
                 break
+            indent = len(follow) - len(follow.lstrip())
             if DETAIL.match(follow):
-                block.append('    ' + follow.strip()[:width])
-                if len(block) > detail_lines:
+                if details >= detail_lines:
                     break
+                details, key_indent, extra = details + 1, indent, 0
+                block.append('    ' + follow.strip()[:width])
+            elif key_indent is not None and indent > key_indent and follow.strip() and extra < continued:
+                extra += 1
+                block.append('      ' + follow.strip()[:width])
+            else:
+                key_indent = None
         blocks.append(block)
     return blocks
 

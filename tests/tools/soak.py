@@ -27,7 +27,7 @@ no request failed, the MASTER logged no transition and the BACKUP never
 became MASTER. The report (JSON) also
 carries the profile the nodes run, read from their keepalived.conf.
 `table` renders reports as one Markdown table (the sweep: one row per interval).
-Standard library only, plus failover_trial's keepalived.conf parser. Runs as
+Standard library only, plus failover_trial's samplers. Runs as
 root on the Docker host (the packet socket and /proc/PID/root need it).
 """
 
@@ -54,6 +54,25 @@ import failover_trial  # noqa: E402
 from vrrp_advert import VRRP_PROTO  # noqa: E402
 
 LOG_FILE = failover_trial.LOG_FILE
+
+
+def parse_profile(conf):
+    """What a rendered keepalived.conf says of the VRRP timing, to describe
+    a run in its report (never to bound one: tests/promises.yml does):
+    {'version', 'advert_int', 'priority', 'startup_delay', 'unicast'}."""
+    def number(pattern, default=None):
+        found = re.search(pattern, conf, re.M)
+        return float(found.group(1)) if found else default
+
+    return {
+        'version': int(number(r'^\s*version (\d)', 2)),
+        'advert_int': number(r'^\s*advert_int ([0-9.]+)'),
+        'priority': int(number(r'^\s*priority (\d+)')),
+        'startup_delay': number(r'^\s*vrrp_startup_delay ([0-9.]+)', 0.0),
+        'unicast': bool(re.search(r'^\s*unicast_peer \{', conf, re.M)),
+    }
+
+
 CONF_FILE = '/etc/keepalived/keepalived.conf'
 ETH_P_IP = 0x0800
 SOL_PACKET = 263
@@ -351,7 +370,7 @@ class Soak(object):
 
     def profile(self, node):
         with open(self.node_file(node, CONF_FILE), encoding='utf-8') as handle:
-            return failover_trial.parse_profile(handle.read())
+            return parse_profile(handle.read())
 
     def log_sizes(self):
         return {node: os.path.getsize(self.node_file(node, LOG_FILE)) for node in self.args.nodes}

@@ -66,10 +66,14 @@ def start_blocked(node, state, config):
 
 def prestarted(state, config, now=None, recorded=None):
     """Whether a stack started ahead (a switchover, a handover) is still within
-    its window (recorded: the state already read, to read it only once)."""
+    its window (recorded: the state already read, to read it only once). A
+    start recorded after `now` is within it: a health round that began just
+    before the prestart reads the prestart's time (it must not take that
+    stack down as one whose window is over)."""
     now = now if now is not None else time.time()
     recorded = recorded if recorded is not None else state.read()
-    return 0 <= now - float(recorded.get('prestarted_at') or 0) < config['prestart_window']
+    at = float(recorded.get('prestarted_at') or 0)
+    return bool(at) and abs(now - at) < config['prestart_window']
 
 
 def act(node, config, wanted, action, before):

@@ -10,8 +10,10 @@ INSTANCE or GROUP, STATE is MASTER, BACKUP, FAULT or STOP).
 
 It appends one timestamped line to the transition log and atomically replaces
 the state file (vrrp-state.json) with {"instance", "state", "priority",
-"time", "schema"} (unless the file holds a later transition already), which the stack hook, the guard's responder, the
-vip_status module and the drill's sampler read through ``read_state``. It
+"time", "forked", "schema"} (unless the file holds a later transition
+already: "forked" is the hook's boot id, fork time and pid: Keepalived's order), which
+the stack hook, the guard's responder, the vip_status module and the drill's
+sampler read through ``read_state``. It
 must never hang or raise into Keepalived, so failures are reported on stderr
 (the journal) and the exit status, nothing else.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import datetime
 import fcntl
 import json
+import os
 import sys
 
 from . import state as files
@@ -108,6 +111,39 @@ def log_line(now, kind, name, state, priority):
     return line + '\n'
 
 
+def parse_start_ticks(stat):
+    """A process's start time, in clock ticks since boot, from the text of
+    its /proc/PID/stat (field 22; the name in parentheses may hold spaces)."""
+    return int(stat[stat.rindex(')') + 2:].split()[19])
+
+
+def fork_order(pid=None):
+    """[boot id, start time in clock ticks since boot, pid] of this process:
+    the order in which Keepalived forked its notify hooks (a clock read after
+    the interpreter's start is not: two hooks forked 50 ms apart start in
+    either order on a loaded node). None when /proc cannot tell."""
+    try:
+        with open('/proc/sys/kernel/random/boot_id') as boot, open('/proc/self/stat') as stat:
+            return [boot.read().strip(), parse_start_ticks(stat.read()), pid or os.getpid()]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def is_later(current, record):
+    """True when `record` reports a later transition than `current` (the
+    file's record, or None): by fork order when both were forked in this boot
+    by two processes, else by time."""
+    if not current:
+        return True
+    mine, theirs = record.get('forked'), current.get('forked')
+    if mine and theirs and mine[0] == theirs[0] and mine != theirs:
+        return tuple(mine[1:]) > tuple(theirs[1:])
+    try:
+        return datetime.datetime.fromisoformat(record['time']) >= datetime.datetime.fromisoformat(current['time'])
+    except (KeyError, TypeError, ValueError):
+        return True
+
+
 def record_state(path, record):
     """Write the record, unless the file holds a later one: Keepalived forks
     its notify scripts in order but they run side by side, and a quick
@@ -115,14 +151,13 @@ def record_state(path, record):
     end with the older MASTER written last. True when written."""
     with open(path + '.lock', 'a') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        current = files.read_json(path).get('time')
-        if current and datetime.datetime.fromisoformat(current) > datetime.datetime.fromisoformat(record['time']):
+        if not is_later(files.read_json(path), record):
             return False
         files.write_json(path, record)
         return True
 
 
-def notify(argv, now=None):
+def notify(argv, now=None, forked=None):
     """The notify hook (``vrrp-notify``): 0, 1 when a file could not be
     written, 2 for arguments it does not understand."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
@@ -141,8 +176,8 @@ def notify(argv, now=None):
         status = 1
     if kind == 'INSTANCE':
         try:
-            record_state(paths['state_file'],
-                         {'instance': name, 'state': state, 'priority': priority, 'time': now.isoformat()})
+            record_state(paths['state_file'], {'instance': name, 'state': state, 'priority': priority,
+                                               'time': now.isoformat(), 'forked': forked or fork_order()})
         except (OSError, ValueError) as exc:
             sys.stderr.write('vrrp-notify: cannot write %s: %s\n' % (paths['state_file'], exc))
             status = 1

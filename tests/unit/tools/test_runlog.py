@@ -44,3 +44,14 @@ def test_failures_name_play_task_host_and_the_assertion(tmp_path):
 
 def test_no_failure_no_block():
     assert runlog.failures(['0:01 TASK [ok]', '0:02 ok: [node-a]']) == []
+
+
+def test_a_wrapped_message_keeps_its_continuation_lines():
+    log = ['0:01 TASK [Check the trial]', '0:02 fatal: [localhost]: FAILED! =>',
+           "0:02     assertion: _report.reached", "0:02     changed: false",
+           "0:02     msg: '{\"action\": \"stop-keepalived\",", '0:02       "log": {"node-a": ["handover: refused"]},',
+           '0:02       "reached": false}\'', '0:02     other: 1']
+    assert runlog.failures(log) == [[
+        '[0:02] None / Check the trial / localhost', '    assertion: _report.reached',
+        "    msg: '{\"action\": \"stop-keepalived\",", '      "log": {"node-a": ["handover: refused"]},',
+        '      "reached": false}\'']]

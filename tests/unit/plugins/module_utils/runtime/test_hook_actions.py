@@ -595,6 +595,21 @@ def test_a_prestart_that_no_promotion_followed_is_taken_down(config, state, monk
     assert lifecycle.sync(node, state, config) == 'backup' and node.actions == ['down']
 
 
+def test_a_health_round_that_began_before_the_prestart_keeps_its_stack(config, state, monkeypatch):
+    # The round took its time at 999.8, the handover's prestart recorded
+    # 1000.0 before the round read the state (make repeat on the lab: the
+    # sync this scheduled stopped node-b's stack as the VIP came to it).
+    scheduled = []
+    monkeypatch.setattr(health, 'schedule_sync', lambda cfg, why, run=None: scheduled.append(why))
+    state.update(role='backup', prestarted_at=1000.0)
+    node = FakeNode([False], RUNNING)
+    assert health.health(node, state, config, now=999.8)[0] is True and scheduled == []
+    assert state.read()['prestarted_at'] == 1000.0
+    assert lifecycle.prestarted(state, config, now=999.8)
+    # a start recorded far ahead of the clock (a clock set back) is no window
+    assert not lifecycle.prestarted(state, config, now=1000.0 - config['prestart_window'] - 1)
+
+
 def test_the_default_standby_is_warm_a_demotion_stops_and_keeps_the_containers(warm, state):
     assert warm['standby'] == 'warm'
     state.update(role='master')

@@ -2,6 +2,10 @@
 
 import datetime
 import json
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -21,8 +25,11 @@ def test_transition_is_logged_and_recorded(paths):
     assert (tmp / 'failover.log').read_text() == \
         '2026-11-25T17:00:01.234+00:00 INSTANCE VI_NETSOCS MASTER priority=150\n'
     state = json.loads((tmp / 'state.json').read_text())
+    forked = state.pop('forked')
     assert state == {'instance': 'VI_NETSOCS', 'state': 'MASTER', 'priority': 150,
                      'time': NOW.isoformat(), 'schema': 1}
+    # this process's fork time (from /proc) and pid: Keepalived's order
+    assert forked == vrrp.fork_order()
 
 
 def test_log_appends_and_state_follows_last(paths):
@@ -105,3 +112,45 @@ def test_an_older_notify_that_finishes_last_does_not_win(paths):
     assert vrrp.read_state(str(tmp / 'state.json')) == 'BACKUP'
     # both transitions are in the log, for the record
     assert [line.split()[-2] for line in (tmp / 'failover.log').read_text().splitlines()] == ['BACKUP', 'MASTER']
+
+
+def test_the_order_is_keepalived_s_fork_order_not_the_clock(paths):
+    # Two hooks forked 50 ms apart: the later one (BACKUP) read its clock first
+    # on a loaded node and wrote first; the MASTER one must not replace it.
+    opts, tmp = paths
+    master, backup = ['boot-1', 120010, 4100], ['boot-1', 120015, 4101]
+    assert vrrp.notify(opts + ['INSTANCE', 'VI', 'BACKUP', '100'], now=NOW, forked=backup) == 0
+    later_clock = NOW + datetime.timedelta(milliseconds=80)
+    assert vrrp.notify(opts + ['INSTANCE', 'VI', 'MASTER', '100'], now=later_clock, forked=master) == 0
+    assert vrrp.read_state(str(tmp / 'state.json')) == 'BACKUP'
+    # forked in the same clock tick: the pid tells
+    assert vrrp.notify(opts + ['INSTANCE', 'VI', 'FAULT', '100'], now=NOW, forked=['boot-1', 120015, 4102]) == 0
+    assert vrrp.read_state(str(tmp / 'state.json')) == 'FAULT'
+
+
+def test_fork_time_from_proc():
+    stat = '4242 (vrrp-notify x) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 123456 1 2 3'
+    assert vrrp.parse_start_ticks(stat) == 123456
+    assert vrrp.is_later(None, {'time': NOW.isoformat()})
+    # a record without the fork order, or from another boot, is ordered by time
+    earlier, later = NOW.isoformat(), (NOW + datetime.timedelta(seconds=1)).isoformat()
+    assert not vrrp.is_later({'time': later}, {'time': earlier, 'forked': ['boot-2', 1, 2]})
+    assert vrrp.is_later({'time': earlier, 'forked': ['boot-1', 900000, 7]}, {'time': later, 'forked': ['boot-2', 1, 2]})
+
+
+def test_two_real_hooks_forked_in_order_end_in_that_order(paths):
+    # The real thing: two processes forked 30 ms apart, the first slow to
+    # start (a loaded node): the state file ends with the second one's state.
+    opts, tmp = paths
+    slow = ('import sys, time; time.sleep(0.3); '
+            'from ansible_collections.netsocs.failover.plugins.module_utils.runtime import vrrp; '
+            'sys.exit(vrrp.notify(sys.argv[1:]))')
+    fast = slow.replace('time.sleep(0.3)', 'pass')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    first = subprocess.Popen([sys.executable, '-c', slow] + opts + ['INSTANCE', 'VI', 'MASTER', '100'], env=env)
+    time.sleep(0.03)  # the second transition comes 30 ms later
+    second = subprocess.Popen([sys.executable, '-c', fast] + opts + ['INSTANCE', 'VI', 'BACKUP', '100'], env=env)
+    assert second.wait(timeout=30) == 0 and first.wait(timeout=30) == 0
+    log = (tmp / 'failover.log').read_text().split()
+    assert log.index('BACKUP') < log.index('MASTER')  # the MASTER hook did write last
+    assert vrrp.read_state(str(tmp / 'state.json')) == 'BACKUP'
