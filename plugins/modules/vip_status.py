@@ -15,6 +15,8 @@ description:
     configured, on which interface and with which prefix.
   - Reports the local VRRP state that the Keepalived notify hook of the
     M(netsocs.failover.keepalived) role records, or C(STOPPED) when Keepalived does not run.
+  - Reports the stack hook's last health round, and whether the node serves degraded (part of
+    its stack down, being brought back in place) with the services that do not run.
   - With O(state=present) or O(state=absent) it waits up to O(timeout) seconds for the VIP to
     appear or leave, returns how long it waited, and fails when the time runs out.
   - The module only observes; it never changes the node.
@@ -50,6 +52,14 @@ options:
     description: File where the Keepalived notify hook records the VRRP state.
     type: path
     default: /run/netsocs-failover/vrrp-state.json
+  stack_state_file:
+    description:
+      - File where the C(netsocs.failover.docker_stack) role's stack hook records its last health
+        round (RV(stack_health)) and the services of the stack that do not run (RV(services_down)).
+        A missing or unreadable file reports V(null) and no services.
+    type: path
+    default: /run/netsocs-failover/stack-state.json
+    version_added: 1.1.0
   pid_file:
     description: Keepalived's PID file, used to tell whether it runs.
     type: path
@@ -169,6 +179,30 @@ vrrp_since:
   returned: always
   type: str
   sample: "2026-11-25T17:02:03.123456+00:00"
+stack_health:
+  description:
+    - The stack hook's last health round on this node (O(stack_state_file)), V(null) when none was
+      recorded. C(ok) is what Keepalived's tracked check last got; C(reason) says why, for example
+      C(MASTER healthy) or C(MASTER degraded); C(at) is when (seconds since the epoch).
+  returned: always
+  type: dict
+  sample: {ok: true, reason: "MASTER degraded: recorder not running (exited), brought back 1 of 3", at: 1764781200.5}
+  version_added: 1.1.0
+degraded:
+  description:
+    - Whether the last health round found the node serving with part of its stack down; the VIP
+      stays, and the health check brings the missing services (RV(services_down)) back in place.
+      Distinct from a failed health check (C(stack_health.ok) false), which moves the VIP.
+  returned: always
+  type: bool
+  sample: false
+  version_added: 1.1.0
+services_down:
+  description: With RV(degraded), each service of the stack that does not run and its state (C(absent) without a container).
+  returned: always
+  type: dict
+  sample: {recorder: exited}
+  version_added: 1.1.0
 keepalived_running:
   description: Whether the Keepalived process of O(pid_file) runs.
   returned: always
@@ -205,6 +239,7 @@ waited:
   sample: 1.42
 '''
 
+import json
 import os
 import select
 import signal
@@ -297,6 +332,23 @@ def arp_answers(interface, addresses, vip, timeout, count=2):
     return sorted(answers)
 
 
+def stack_view(text):
+    """(stack_health, degraded, services_down) from the stack hook's state
+    file's text: its last health round, and the services it found down when
+    that round said the node is degraded."""
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict) or not isinstance(data.get('last_health'), dict):
+        return None, False, {}
+    last = data['last_health']
+    health = {'ok': bool(last.get('ok')), 'reason': last.get('reason'), 'at': last.get('at')}
+    degraded = health['ok'] and str(health['reason'] or '').startswith('MASTER degraded')
+    down = data.get('services_down') if degraded and isinstance(data.get('services_down'), dict) else {}
+    return health, degraded, down
+
+
 def read_addresses(module):
     """The node's IPv4 addresses (`ip -j -4 addr`)."""
     ip_bin = module.get_bin_path('ip', required=True)
@@ -313,6 +365,7 @@ def observe(module):
     entry = find_vip(addresses, params['address'], params['interface'], params['prefix'])
     recorded = parse_state(_read(params['state_file']))
     running = keepalived_running(params['pid_file'])
+    health, degraded, down = stack_view(_read(params['stack_state_file']))
     return {
         'present': entry is not None,
         'interface': entry['interface'] if entry else None,
@@ -321,6 +374,9 @@ def observe(module):
         'vrrp_priority': recorded.get('priority') if recorded else None,
         'vrrp_since': recorded.get('time') if recorded else None,
         'keepalived_running': running,
+        'stack_health': health,
+        'degraded': degraded,
+        'services_down': down,
         'addresses': addresses,
     }
 
@@ -335,6 +391,7 @@ def main():
             timeout=dict(type='float', default=30),
             interval=dict(type='float', default=0.1),
             state_file=dict(type='path', default='/run/netsocs-failover/vrrp-state.json'),
+            stack_state_file=dict(type='path', default='/run/netsocs-failover/stack-state.json'),
             pid_file=dict(type='path', default='/run/keepalived.pid'),
             live=dict(type='bool', default=False),
             data_file=dict(type='path', default='/tmp/keepalived.data'),

@@ -418,8 +418,10 @@ class Trial(object):
         self.t0 = None
         self.action_error = None
         self.engines = {}
-        self.bound = (promise_bounds(load_promises(args.promises), args.profile, args.promise, args.after)
-                      if args.promise else None)
+        table = load_promises(args.promises) if args.promise else None
+        self.bound = promise_bounds(table, args.profile, args.promise, args.after) if table else None
+        if args.settle is None:
+            args.settle = float(table['stable_s']) if table else 2.0
         import docker as sdk  # the Docker SDK ships with molecule-plugins[docker]
         self.sdk = sdk
 
@@ -749,7 +751,7 @@ class Trial(object):
             # from the failure to the expected node holding, serving and
             # running --min-containers: a recovery in place's time
             'recovered_s': round(reached_at - started, 3) if reached_at is not None else None,
-            'timeout_s': self.args.timeout, 'interval_s': self.args.interval,
+            'timeout_s': self.args.timeout, 'interval_s': self.args.interval, 'settle_s': self.args.settle,
             'log': logs,
         })
         if self.bound:
@@ -768,7 +770,9 @@ def arguments():
     parser.add_argument('--target', default=None)
     parser.add_argument('--expect', required=True)
     parser.add_argument('--timeout', type=float, default=30.0)
-    parser.add_argument('--settle', type=float, default=2.0)
+    parser.add_argument('--settle', type=float, default=None,
+                        help='seconds the reached state must hold, no request failing (default: the promises\' '
+                             'stable_s with --promise, else 2)')
     parser.add_argument('--interval', type=float, default=0.1)
     parser.add_argument('--request-timeout', type=float, default=0.3)
     parser.add_argument('--cycles', type=int, default=5, help='fail/recover cycles of --action flap')

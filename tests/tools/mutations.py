@@ -106,6 +106,9 @@ SLOW_ADVERTS = ("cp -p /etc/keepalived/keepalived.conf {ORIG}/keepalived-slow.co
 # preempts node-b after its restart).
 WAIT_SERVING = ("for i in $(seq 150); do ip -4 -o addr show | grep -q ' %s/' && "
                 "curl -sf -o /dev/null http://127.0.0.1/ && exit 0; sleep 0.2; done; exit 1" % VIP)
+# The split-brain guard's check always passes (Keepalived's track script).
+NO_GUARD = ('cp -p {0} {ORIG}/stack-hook && printf \'#!/bin/sh\\ncase "$1" in guard) exit 0;; esac\\n'
+            'exec {ORIG}/stack-hook "$@"\\n\' > {0} && chmod 755 {0}'.format(STACK_HOOK, ORIG='{ORIG}'))
 # The promotion hook (notify_master) sleeps 2 s before it does its work.
 SLOW_PROMOTION = ('cp -p {0} {ORIG}/stack-hook && printf \'#!/bin/sh\\ncase "$1 $2" in "trigger MASTER") sleep 2;; esac\\n'
                   'exec {ORIG}/stack-hook "$@"\\n\' > {0} && chmod 755 {0}'.format(STACK_HOOK, ORIG='{ORIG}'))
@@ -118,6 +121,8 @@ CHECKS = {
     'storage take-over trial': trials(STORAGE, FAILBACK),
     'flap trial': trials(FLAP),
     'whole stack': [['wholestack.yml', {}]],
+    # The four guarded cases (the control case redeploys, and is left out).
+    'partition matrix': [['partitions.yml', {'partition_control': False, 'verify_profile': PROFILE}]],
     'drill (stop_keepalived)': [['drill', {}]],
     'transition logs': trials(GRACEFUL, PREEMPT) + [['logs.yml', {'netsocs_test_stack': True}, 'journal']],
     # All of them, in the scenario's order (--repeat).
@@ -205,6 +210,12 @@ MUTATIONS = [
      # (the first of the two that fails: the outage, or the VIP, whose first
      # sample as node-b's alone may come only after the hook's sleep)
      'caught': r"'(client_outage_s|vip_moved_s)' not in _report\.over_bounds"},
+    {'id': 'guard-off', 'check': 'partition matrix',
+     'broke': "both nodes' split-brain guard check always passes (the stack hook's `guard` exits 0): a VRRP "
+              "partition leaves two MASTERs",
+     'break': {'node-a': NO_GUARD, 'node-b': NO_GUARD},
+     'fix': {'node-a': 'mv {ORIG}/stack-hook %s' % STACK_HOOK, 'node-b': 'mv {ORIG}/stack-hook %s' % STACK_HOOK},
+     'caught': r"'dual_(vip|stack|writer)_longest_s' not in _report\.over_bounds"},
     # Last: node-b's log stays short of the lines this mutation dropped.
     {'id': 'journal', 'check': 'transition logs',
      'broke': "node-b's notify hook records the state but no longer logs the transition",
@@ -252,12 +263,23 @@ def failure(output):
     return None, None
 
 
+def lab_ephemeral_dir():
+    """The lab's Molecule directory, whose shared/ the nodes bind-mount
+    (the partition matrix reads the stand-in recorder's tokens there)."""
+    res = subprocess.run(['docker', 'inspect', '--format',
+                          '{{range .Mounts}}{{if eq .Destination "/mnt/netsocs-nfs/recordings"}}{{.Source}}{{end}}{{end}}',
+                          'node-a'], capture_output=True, text=True, check=False)
+    source = res.stdout.strip()
+    return os.path.dirname(os.path.dirname(source)) if source else ''
+
+
 def run_check(name, workdir, log):
     """(passed, task, detail) of one check."""
     for step in CHECKS[name]:
         playbook, extra = step[0], step[1]
         env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK='ansible.builtin.default', ANSIBLE_FORCE_COLOR='0',
-                   MOLECULE_SCENARIO_NAME='mutations', ANSIBLE_NOCOLOR='1')
+                   MOLECULE_SCENARIO_NAME='mutations', ANSIBLE_NOCOLOR='1',
+                   MOLECULE_EPHEMERAL_DIRECTORY=lab_ephemeral_dir())
         if playbook == 'drill':
             argv = ['ansible-playbook', str(ROOT / 'failover-drill.yml'), '-i', str(LAB), '-e',
                     'drill_method=stop_keepalived', '-e', 'failover_report_dir=%s' % workdir]

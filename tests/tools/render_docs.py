@@ -152,7 +152,8 @@ def render_promises():
     table = yaml.safe_load((ROOT / 'tests' / 'promises.yml').read_text())
     out = ['Every bound the suite asserts is one of these figures times **%s** (a loaded 2-core host), '
            'plus a wait a trial builds in (the failback hold-off). Seconds; a trial\'s overlaps not listed '
-           'are its profile\'s.' % table['margin']]
+           'are its profile\'s. Once it reached its end state, a trial must hold it for %s s with no request '
+           'failing.' % (table['margin'], table['stable_s'])]
     for name, profile in table['profiles'].items():
         overlaps = ', '.join('%s %s' % (words, profile['overlaps'][key]) for key, words in FIGURES
                              if key in profile.get('overlaps', {}))

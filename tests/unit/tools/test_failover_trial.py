@@ -312,3 +312,21 @@ def test_a_watch_counts_every_sample_not_only_the_last():
     assert report['held_vip_s'] == {'node-a': 2.6, 'node-b': 0.3}
     assert report['ran_stack_s'] == {'node-a': 2.9, 'node-b': 0.3}
     assert samples[-1]['holders']['node-b'] is False  # the last sample alone would show nothing
+
+
+def test_a_promised_trial_holds_its_end_state_for_the_table_s_stable_time(tmp_path):
+    class Client(object):
+        class containers(object):
+            @staticmethod
+            def get(name):
+                return type('Container', (), {'attrs': {'State': {'Pid': 1, 'Paused': False}}})()
+
+    table = tmp_path / 'promises.yml'
+    table.write_text('margin: 1.5\nstable_s: 10\nprofiles: {fast: {trials: {freeze: {vip_s: 1.0, why: x}}}}\n')
+    base = ['--vip=10.0.0.100', '--nodes=node-a,node-b', '--expect=node-b', '--action=freeze', '--target=node-a']
+    promised = trial.Trial(Client(), trial.arguments().parse_args(
+        base + ['--profile=fast', '--promise=freeze', '--promises=%s' % table]))
+    assert promised.args.settle == 10.0 and promised.bound['vip_s'] == 1.5
+    assert trial.Trial(Client(), trial.arguments().parse_args(base)).args.settle == 2.0
+    assert trial.Trial(Client(), trial.arguments().parse_args(
+        base + ['--settle=3', '--promise=freeze', '--profile=fast', '--promises=%s' % table])).args.settle == 3.0

@@ -35,7 +35,7 @@ def node(tmp_path, monkeypatch):
 
 def run(node, capsys, **params):
     args = {'address': '172.30.99.100', 'state_file': str(node['state']), 'pid_file': str(node['pid']),
-            'interval': 0.01}
+            'stack_state_file': str(node['state'].parent / 'stack-state.json'), 'interval': 0.01}
     args.update(params)
     with patch_module_args(args):
         with pytest.raises(SystemExit):
@@ -154,3 +154,31 @@ def test_live_is_off_by_default(node, capsys):
     node['outputs'].append(BACKUP)
     keepalived_runs(node, 'BACKUP')
     assert run(node, capsys)['vrrp_live'] is None
+
+
+def test_a_degraded_master_names_the_services_down(node, capsys):
+    node['outputs'].append(MASTER)
+    keepalived_runs(node)
+    (node['state'].parent / 'stack-state.json').write_text(json.dumps({
+        'last_health': {'ok': True, 'reason': 'MASTER degraded: recorder not running (exited)', 'kind': 'MASTER degraded',
+                        'at': 1764781200.5, 'since': 1764781190.0},
+        'services_down': {'recorder': 'exited'}, 'role': 'master'}))
+    result = run(node, capsys)
+    assert result['degraded'] is True and result['services_down'] == {'recorder': 'exited'}
+    assert result['stack_health'] == {'ok': True, 'reason': 'MASTER degraded: recorder not running (exited)',
+                                      'at': 1764781200.5}
+
+
+@pytest.mark.parametrize('text, health, degraded', [
+    (None, None, False),  # no stack hook on this node
+    ('not json', None, False),
+    (json.dumps({'role': 'backup'}), None, False),
+    # whole again: services down left from an earlier round are not reported
+    (json.dumps({'last_health': {'ok': True, 'reason': 'MASTER healthy', 'at': 5.0}, 'services_down': {'recorder': 'exited'}}),
+     {'ok': True, 'reason': 'MASTER healthy', 'at': 5.0}, False),
+    # a failed check is not "degraded": it moves the VIP
+    (json.dumps({'last_health': {'ok': False, 'reason': 'MASTER: nothing answers on port 80', 'at': 6.0}}),
+     {'ok': False, 'reason': 'MASTER: nothing answers on port 80', 'at': 6.0}, False),
+])
+def test_the_stack_view_without_a_degraded_round(text, health, degraded):
+    assert vip_status.stack_view(text) == (health, degraded, {})
