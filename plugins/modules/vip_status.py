@@ -239,7 +239,6 @@ waited:
   sample: 1.42
 '''
 
-import json
 import os
 import select
 import signal
@@ -257,6 +256,7 @@ from ansible_collections.netsocs.failover.plugins.module_utils.runtime.vip impor
     parse_keepalived_data,
     wait_until,
 )
+from ansible_collections.netsocs.failover.plugins.module_utils.runtime.state import read_json
 from ansible_collections.netsocs.failover.plugins.module_utils.runtime.vrrp import (
     VrrpStateError,
     effective_state,
@@ -332,15 +332,11 @@ def arp_answers(interface, addresses, vip, timeout, count=2):
     return sorted(answers)
 
 
-def stack_view(text):
+def stack_view(data):
     """(stack_health, degraded, services_down) from the stack hook's state
-    file's text: its last health round, and the services it found down when
-    that round said the node is degraded."""
-    try:
-        data = json.loads(text) if text else {}
-    except ValueError:
-        data = {}
-    if not isinstance(data, dict) or not isinstance(data.get('last_health'), dict):
+    (read_json: {} when missing or unreadable): its last health round, and
+    the services it found down when that round said the node is degraded."""
+    if not isinstance(data.get('last_health'), dict):
         return None, False, {}
     last = data['last_health']
     health = {'ok': bool(last.get('ok')), 'reason': last.get('reason'), 'at': last.get('at')}
@@ -365,7 +361,7 @@ def observe(module):
     entry = find_vip(addresses, params['address'], params['interface'], params['prefix'])
     recorded = parse_state(_read(params['state_file']))
     running = keepalived_running(params['pid_file'])
-    health, degraded, down = stack_view(_read(params['stack_state_file']))
+    health, degraded, down = stack_view(read_json(params['stack_state_file']))
     return {
         'present': entry is not None,
         'interface': entry['interface'] if entry else None,

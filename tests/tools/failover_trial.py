@@ -428,6 +428,12 @@ class Trial(object):
     def now(self):
         return time.monotonic() - self.t0
 
+    def judge(self, report):
+        """With --promise: the report's bounds and the figures past them."""
+        if self.bound:
+            report['bounds'] = self.bound
+            report['over_bounds'] = over_bounds(report, self.bound)
+
     def holders(self):
         """Read whether every node carries the VIP: True, False, or None
         when its namespace cannot be read."""
@@ -684,9 +690,7 @@ class Trial(object):
                 tokens = read_tokens(handle.read())
             report['dual_writer_longest_s'] = dual_writers(tokens, self.nodes)
             report['tokens'] = {n: sum(1 for tok in tokens if tok['node'] == n) for n in self.nodes}
-        if self.bound:
-            report['bounds'] = self.bound
-            report['over_bounds'] = over_bounds(report, self.bound)
+        self.judge(report)
         report.update({'before': before, 'partition': self.args.partition, 'hold_s': self.args.hold,
                        'expect': self.args.expect, 'cut_s': round(cut, 2), 'healed_s': round(healed, 2),
                        'samples': len(self.holder_samples), 'timeout_s': self.args.timeout})
@@ -754,9 +758,7 @@ class Trial(object):
             'timeout_s': self.args.timeout, 'interval_s': self.args.interval, 'settle_s': self.args.settle,
             'log': logs,
         })
-        if self.bound:
-            report['bounds'] = self.bound
-            report['over_bounds'] = over_bounds(report, self.bound)
+        self.judge(report)
         return report
 
 

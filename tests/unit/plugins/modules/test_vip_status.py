@@ -180,5 +180,8 @@ def test_a_degraded_master_names_the_services_down(node, capsys):
     (json.dumps({'last_health': {'ok': False, 'reason': 'MASTER: nothing answers on port 80', 'at': 6.0}}),
      {'ok': False, 'reason': 'MASTER: nothing answers on port 80', 'at': 6.0}, False),
 ])
-def test_the_stack_view_without_a_degraded_round(text, health, degraded):
-    assert vip_status.stack_view(text) == (health, degraded, {})
+def test_the_stack_view_without_a_degraded_round(text, health, degraded, tmp_path):
+    path = tmp_path / 'stack-state.json'
+    if text is not None:
+        path.write_text(text)
+    assert vip_status.stack_view(vip_status.read_json(str(path))) == (health, degraded, {})

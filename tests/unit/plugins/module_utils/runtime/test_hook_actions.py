@@ -583,11 +583,17 @@ def test_prestart_is_refused_where_a_promotion_would_be(guarded, state):
     assert node.actions == [] and not state.read().get('prestarted_at')
 
 
-def test_a_prestart_that_no_promotion_followed_is_taken_down(config, state, monkeypatch):
+@pytest.fixture
+def prestarted_backup(state, monkeypatch):
+    """A BACKUP whose stack was started ahead at 1000.0; the syncs health schedules."""
     scheduled = []
     monkeypatch.setattr(health, 'schedule_sync', lambda cfg, why, run=None: scheduled.append(why))
     state.update(role='backup', prestarted_at=1000.0)
-    node = FakeNode([False], RUNNING)
+    return FakeNode([False], RUNNING), scheduled
+
+
+def test_a_prestart_that_no_promotion_followed_is_taken_down(config, state, prestarted_backup):
+    node, scheduled = prestarted_backup
     assert health.health(node, state, config, now=1010.0)[0] is True and scheduled == []
     assert health.health(node, state, config, now=1031.0)[0] is True and scheduled == ['prestart window over']
     assert state.read()['prestarted_at'] == 0
@@ -595,14 +601,11 @@ def test_a_prestart_that_no_promotion_followed_is_taken_down(config, state, monk
     assert lifecycle.sync(node, state, config) == 'backup' and node.actions == ['down']
 
 
-def test_a_health_round_that_began_before_the_prestart_keeps_its_stack(config, state, monkeypatch):
+def test_a_health_round_that_began_before_the_prestart_keeps_its_stack(config, state, prestarted_backup):
     # The round took its time at 999.8, the handover's prestart recorded
     # 1000.0 before the round read the state (make repeat on the lab: the
     # sync this scheduled stopped node-b's stack as the VIP came to it).
-    scheduled = []
-    monkeypatch.setattr(health, 'schedule_sync', lambda cfg, why, run=None: scheduled.append(why))
-    state.update(role='backup', prestarted_at=1000.0)
-    node = FakeNode([False], RUNNING)
+    node, scheduled = prestarted_backup
     assert health.health(node, state, config, now=999.8)[0] is True and scheduled == []
     assert state.read()['prestarted_at'] == 1000.0
     assert lifecycle.prestarted(state, config, now=999.8)
