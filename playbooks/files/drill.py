@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import http.client
 import json
 import os
 import subprocess
@@ -54,19 +55,28 @@ def served(status, body, expect_status=200, marker=''):
     return status == expect_status and marker in body
 
 
-def probe_once(url, timeout, expect_status=200, marker=''):
+def answered_by(body, nodes):
+    """The node whose name the page carries (each node's page names it), or None."""
+    return next((node for node in nodes if node in body), None)
+
+
+def probe_once(url, timeout, expect_status=200, marker='', nodes=()):
+    """One fresh GET (the one prober: the drill, the Molecule trials and the
+    soak send every request through it): {'t', 'ok', 'status', 'body', 'ms',
+    'node'[, 'error']}; 'node' is which of `nodes` the page names."""
     start = time.time()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
             body = answer.read(65536).decode('utf-8', 'replace')
             return {'t': start, 'ok': served(answer.status, body, expect_status, marker), 'status': answer.status,
-                    'body': body.strip()[:64], 'ms': round((time.time() - start) * 1000, 1)}
+                    'body': body.strip()[:64], 'ms': round((time.time() - start) * 1000, 1),
+                    'node': answered_by(body, nodes)}
     except urllib.error.HTTPError as exc:
         return {'t': start, 'ok': served(exc.code, '', expect_status, marker), 'status': exc.code, 'body': '',
-                'ms': round((time.time() - start) * 1000, 1)}
-    except (OSError, ValueError) as exc:
+                'ms': round((time.time() - start) * 1000, 1), 'node': None}
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timed out, no route, cut short
         return {'t': start, 'ok': False, 'status': None, 'error': str(exc)[:80],
-                'ms': round((time.time() - start) * 1000, 1)}
+                'ms': round((time.time() - start) * 1000, 1), 'node': None}
 
 
 def load_runtime(runtime_dir):
@@ -194,18 +204,39 @@ def frozen_file(events, values):
     return events + '.frozen-%s.json' % values['container']
 
 
-ACTIONS = {
-    'stop_keepalived': commands(['systemctl', 'stop', 'keepalived']),
-    'start_keepalived': commands(['systemctl', 'start', 'keepalived']),
+# The failures (and recoveries) a node can be put through, as the commands
+# each runs on that node: the one table of failure actions. The drill runs
+# them on node A (`drill.py act NAME`); the Molecule trials, bench and
+# mutations run the same ones in a lab node (tests/tools/failover_trial.py).
+# {name}: filled in from the values (--project-dir, --stack-hook, --project).
+NODE_COMMANDS = {
+    'stop_keepalived': [['systemctl', 'stop', 'keepalived']],
+    'start_keepalived': [['systemctl', 'start', 'keepalived']],
+    'stack_down': [['docker', 'compose', '--project-directory', '{project_dir}', 'down']],
+    # The node's own stack failed and was fixed: lift the failback hold-off.
+    'clear_holdoff': [['{stack_hook}', 'clear-holdoff']],
+    # A critical container dies (the health check starts it again in place).
+    'kill_caddy': [['docker', 'kill', 'netsocs-caddy']],
+    # The Docker daemon crashes (systemd starts it again; without live-restore
+    # it stops the containers as it comes back).
+    'kill_dockerd': [['systemctl', 'kill', '--signal=KILL', 'docker.service']],
+    # Every container of the stack killed at once.
+    'kill_stack': [['sh', '-c', 'docker kill $(docker ps -q --filter label=com.docker.compose.project={project})']],
+}
+
+
+def node_commands(name, **values):
+    """The commands of NODE_COMMANDS[name], {name}s filled from `values`."""
+    return [[part.format(**values) for part in command] for command in NODE_COMMANDS[name]]
+
+
+ACTIONS = dict({name: commands(*templates) for name, templates in NODE_COMMANDS.items()}, **{
     'link_down': link_down,
     'link_up': link_up,
-    'stack_down': commands(['docker', 'compose', '--project-directory', '{project_dir}', 'down']),
-    # The node's own stack failed and was fixed: lift the failback hold-off.
-    'clear_holdoff': commands(['{stack_hook}', 'clear-holdoff']),
     # Lab only, from the controller: freeze the node whole (a hard failure).
     'freeze': lambda values, events: freeze(values['container'], frozen_file(events, values)),
     'unfreeze': lambda values, events: thaw(values['container'], frozen_file(events, values)),
-}
+})
 
 
 def act(action, events, **values):
@@ -569,6 +600,7 @@ def main(argv=None):
     a.add_argument('--interface', default='eth0')
     a.add_argument('--project-dir')
     a.add_argument('--stack-hook')
+    a.add_argument('--project', default='netsocs')
     a.add_argument('--container', default='node-a')
     r = sub.add_parser('report')
     r.add_argument('--config', required=True)
@@ -583,7 +615,7 @@ def main(argv=None):
               lambda: sample_once(args.vip, args.project, args.state_file, runtime))
     elif args.command == 'act':
         started = act(args.action, args.events, interface=args.interface, project_dir=args.project_dir,
-                      container=args.container, stack_hook=args.stack_hook)
+                      container=args.container, stack_hook=args.stack_hook, project=args.project)
         print(json.dumps({'action': args.action, 't': started}))
     elif args.command == 'report':
         return report(args.config)

@@ -144,8 +144,7 @@ class Bench(object):
 
     def run(self):
         samples = []
-        profile = soak.parse_profile(
-            Path('/proc/%d/root/etc/keepalived/keepalived.conf' % self.pids[self.args.nodes[0]]).read_text())
+        profile = json.loads(Path('/proc/%d/root%s' % (self.pids[self.args.nodes[0]], soak.PROFILE_FILE)).read_text())
         started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
         for rep in range(1, self.args.reps + 1):
             for fault, action, target, expect in STEPS:

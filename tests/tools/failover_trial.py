@@ -37,7 +37,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,26 +55,28 @@ STACK_HOOK = '/usr/local/libexec/netsocs-failover/stack-hook'
 # namespace could not be read is no evidence of holding.
 STALE_S = 1.0
 
+# The trial's actions: a failure of the drill's table (drill.NODE_COMMANDS,
+# run in the target node), the lab's own levers, or what only the controller
+# can do to a lab node (freeze it, cut its link, flap it).
 ACTIONS = {
-    'stop-keepalived': ('exec', ['systemctl', 'stop', 'keepalived']),
-    'start-keepalived': ('exec', ['systemctl', 'start', 'keepalived']),
-    'break-health': ('exec', ['rm', '-f', '/run/netsocs-test-healthy']),
-    'fix-health': ('exec', ['touch', '/run/netsocs-test-healthy']),
-    'kill-caddy': ('exec', ['docker', 'kill', 'netsocs-caddy']),
-    # The Docker daemon crashes (systemd starts it again; without live-restore
-    # it stops the containers as it comes back), and every container of the
-    # stack killed at once.
-    'kill-dockerd': ('exec', ['systemctl', 'kill', '--signal=KILL', 'docker.service']),
-    'kill-stack': ('exec', ['sh', '-c', 'docker kill $(docker ps -q --filter label=com.docker.compose.project=netsocs)']),
-    # The shared-storage stand-in is a bind mount: read-only breaks it.
-    'break-storage': ('exec', ['mount', '-o', 'remount,ro,bind', '/mnt/netsocs-nfs/media']),
-    'fix-storage': ('exec', ['mount', '-o', 'remount,rw,bind', '/mnt/netsocs-nfs/media']),
-    'clear-holdoff': ('exec', [STACK_HOOK, 'clear-holdoff']),
+    'stop-keepalived': ('node', 'stop_keepalived'),
+    'start-keepalived': ('node', 'start_keepalived'),
+    'kill-caddy': ('node', 'kill_caddy'),
+    'kill-dockerd': ('node', 'kill_dockerd'),
+    'kill-stack': ('node', 'kill_stack'),
+    'clear-holdoff': ('node', 'clear_holdoff'),
+    # The lab's stand-ins (molecule/resources/prepare.yml): a health
+    # condition the test controls, and shared storage that is a bind mount
+    # (read-only breaks it).
+    'break-health': ('lab', ['rm', '-f', '/run/netsocs-test-healthy']),
+    'fix-health': ('lab', ['touch', '/run/netsocs-test-healthy']),
+    'break-storage': ('lab', ['mount', '-o', 'remount,ro,bind', '/mnt/netsocs-nfs/media']),
+    'fix-storage': ('lab', ['mount', '-o', 'remount,rw,bind', '/mnt/netsocs-nfs/media']),
     # The planned switchover (switchover.yml): the taker starts its stack
     # ahead, then the holder stops Keepalived; back: the returning node
     # starts its stack ahead, then its Keepalived, and preempts.
-    'switchover': ('switchover', [['systemctl', 'stop', 'keepalived']]),
-    'switchover-back': ('switchover', [['systemctl', 'start', 'keepalived']]),
+    'switchover': ('switchover', 'stop_keepalived'),
+    'switchover-back': ('switchover', 'start_keepalived'),
     'flap': ('flap', None),
     'freeze': ('pause', None),
     'unfreeze': ('unpause', None),
@@ -505,18 +506,10 @@ class Trial(object):
             time.sleep(self.args.interval)
 
     def request(self):
-        """One fresh HTTP GET through the VIP: {'ok', 'node'[, 'error']}."""
-        url = 'http://%s:%d/' % (self.args.vip, self.args.port)
-        record = {'ok': False, 'node': None}
-        try:
-            req = urllib.request.Request(url, headers={'Connection': 'close'})
-            with urllib.request.urlopen(req, timeout=self.args.request_timeout) as resp:
-                body = resp.read(4096).decode(errors='replace')
-            record['ok'] = resp.status == 200
-            record['node'] = next((n for n in self.nodes if n in body), None)
-        except Exception as exc:  # refused, timed out, no route: a failed request
-            record['error'] = type(exc).__name__
-        return record
+        """One fresh HTTP GET through the VIP (the drill's prober): {'ok', 'node'[, 'error']}."""
+        record = drill.probe_once('http://%s:%d/' % (self.args.vip, self.args.port), self.args.request_timeout,
+                                  nodes=self.nodes)
+        return {key: record[key] for key in ('ok', 'node', 'error') if key in record}
 
     def probe_client(self):
         """A fresh GET every interval, each in its own thread: one that hangs
@@ -542,19 +535,14 @@ class Trial(object):
     def act(self):
         kind, command = ACTIONS[self.args.action]
         container = self.client.containers.get(self.args.target) if kind != 'none' else None
-        if kind == 'exec':
-            res = container.exec_run(command)
-            if res.exit_code != 0:
-                raise RuntimeError('%s failed: %s' % (' '.join(command), res.output.decode()))
+        if kind in ('node', 'lab'):
+            steps = [command] if kind == 'lab' else drill.node_commands(command, stack_hook=STACK_HOOK,
+                                                                        project=self.args.project)
+            self.run_in(container, steps)
         elif kind == 'switchover':
             # the node that takes the VIP starts its stack first
-            res = self.client.containers.get(self.args.expect).exec_run([STACK_HOOK, 'prestart'])
-            if res.exit_code != 0:
-                raise RuntimeError('prestart on %s failed: %s' % (self.args.expect, res.output.decode()))
-            for step in command:
-                res = container.exec_run(step)
-                if res.exit_code != 0:
-                    raise RuntimeError('%s failed: %s' % (' '.join(step), res.output.decode()))
+            self.run_in(self.client.containers.get(self.args.expect), [[STACK_HOOK, 'prestart']])
+            self.run_in(container, drill.node_commands(command))
         elif kind == 'link':
             self.link(container, command)
         elif kind == 'flap':
@@ -567,6 +555,14 @@ class Trial(object):
             drill.thaw(self.args.target, frozen_file(self.args.target))
             with self.lock:
                 self.frozen.discard(self.args.target)
+
+    @staticmethod
+    def run_in(container, steps):
+        """Run each command in the node, in turn; RuntimeError at the first that fails."""
+        for step in steps:
+            res = container.exec_run(step)
+            if res.exit_code != 0:
+                raise RuntimeError('%s in %s failed: %s' % (' '.join(step), container.name, res.output.decode()))
 
     def link(self, container, state):
         """The target's interface down or up. Down deletes its routes: they

@@ -95,8 +95,8 @@ NO_DROP_IN = 'rm -f %s && systemctl daemon-reload' % DROP_IN
 
 
 # Keepalived runs a copy of its configuration with 1 s adverts (the
-# reference's timing) while /etc/keepalived/keepalived.conf still says
-# 0.2 s: the profile claim passes, only the measured times can tell.
+# reference's timing) while /etc/keepalived/keepalived.conf and the
+# published profile still say 0.2 s: only the wire and the times can tell.
 SLOW_ADVERTS = ("cp -p /etc/keepalived/keepalived.conf {ORIG}/keepalived-slow.conf && "
                 "sed -i 's/^\\(\\s*advert_int\\) 0.2$/\\1 1/' {ORIG}/keepalived-slow.conf && "
                 "grep -q '^\\s*advert_int 1$' {ORIG}/keepalived-slow.conf && "
@@ -116,6 +116,8 @@ SLOW_PROMOTION = ('cp -p {0} {ORIG}/stack-hook && printf \'#!/bin/sh\\ncase "$1 
 CHECKS = {
     'graceful stop trial': trials(GRACEFUL, PREEMPT),
     'hard failure trial': trials(HARD, UNFREEZE),
+    # The same, the profile on the wire left unchecked: do the times alone tell?
+    'hard failure trial, timing alone': [['failover.yml', dict(trials(HARD, UNFREEZE)[0][1], verify_wire_claim=False)]],
     'profile claim': trials(),
     'firewall': [['firewall.yml', {}]],
     'storage take-over trial': trials(STORAGE, FAILBACK),
@@ -152,11 +154,11 @@ MUTATIONS = [
      'break': {'node-a': slow_compose('stop', 8)}, 'fix': {'node-a': NO_SLOW_COMPOSE},
      'caught': r"'dual_stack_longest_s' not in _report\.over_bounds"},
     {'id': 'profile', 'check': 'profile claim',
-     'broke': "node-a's rendered keepalived.conf says advert_int 1 (not the 0.2 s the scenario claims)",
-     'break': {'node-a': 'cp -p /etc/keepalived/keepalived.conf {ORIG}/keepalived.conf && '
-                         "sed -i 's/^\\(\\s*advert_int\\) 0.2$/\\1 1/' /etc/keepalived/keepalived.conf"},
-     'fix': {'node-a': 'mv {ORIG}/keepalived.conf /etc/keepalived/keepalived.conf'},
-     'caught': r'is not the claimed profile'},
+     'broke': "node-a's Keepalived runs 1 s adverts (a copy of keepalived.conf; the file and the published "
+              "profile still say 0.2 s)",
+     'break': {'node-a': SLOW_ADVERTS + ' && ' + WAIT_SERVING},
+     'fix': {'node-a': NO_DROP_IN + ' && systemctl restart keepalived'},
+     'caught': r'are not the claimed profile'},
     {'id': 'drop-counter', 'check': 'firewall',
      'broke': "node-a accepts the outsider on NFS 2049 (an iptables rule outside ufw, which the rule listing "
               "checks do not see); the outsider's own OUTPUT drops the packets (a timeout that is not node-a's firewall)",
@@ -196,7 +198,7 @@ MUTATIONS = [
                          'c["reconcile"]["max"] = 0; json.dump(c, open(sys.argv[1], "w"))\' %s' % (STACK_JSON, STACK_JSON)},
      'fix': {'node-a': 'mv {ORIG}/stack.json %s' % STACK_JSON},
      'caught': r'_report\.reached'},
-    {'id': 'slow-adverts', 'check': 'hard failure trial',
+    {'id': 'slow-adverts', 'check': 'hard failure trial, timing alone',
      'broke': "both nodes' Keepalived run 1 s adverts (a copy of keepalived.conf, the file itself unchanged): "
               "the reference profile's timing behind the default's configuration",
      'break': {'node-b': SLOW_ADVERTS, 'node-a': SLOW_ADVERTS + ' && ' + WAIT_SERVING},

@@ -18,16 +18,17 @@ and watches the pair meanwhile:
   so unicast adverts between the nodes are seen too): the gaps between one
   router's adverts, against the configured interval (the jitter), and every
   change of the advertising router (a VIP move);
-* transitions: the lines the notify hook appends to each node's transition log
-  (read through /proc/PID/root, no `docker exec`).
+* transitions: the count of each state the notify hook recorded in each
+  node's VRRP state file (read through /proc/PID/root, no `docker exec`).
 
 A soak passes with 0 transitions and 0 failed requests; a --during run (a
 protocol change rolled on the running pair) passes when the VIP never moved,
 no request failed, the MASTER logged no transition and the BACKUP never
 became MASTER. The report (JSON) also
-carries the profile the nodes run, read from their keepalived.conf.
+carries the profile the nodes run, as the keepalived role published it
+(/etc/netsocs-failover/vrrp.json).
 `table` renders reports as one Markdown table (the sweep: one row per interval).
-Standard library only, plus failover_trial's samplers. Runs as
+Standard library only, plus the drill's prober and the node runtime's reader. Runs as
 root on the Docker host (the packet socket and /proc/PID/root need it).
 """
 
@@ -37,7 +38,6 @@ import argparse
 import ipaddress
 import json
 import os
-import re
 import socket
 import statistics
 import struct
@@ -45,56 +45,30 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import failover_trial  # noqa: E402
-from vrrp_advert import VRRP_PROTO  # noqa: E402
-
-LOG_FILE = failover_trial.LOG_FILE
-
-
-def parse_profile(conf):
-    """What a rendered keepalived.conf says of the VRRP timing, to describe
-    a run in its report (never to bound one: tests/promises.yml does):
-    {'version', 'advert_int', 'priority', 'startup_delay', 'unicast'}."""
-    def number(pattern, default=None):
-        found = re.search(pattern, conf, re.M)
-        return float(found.group(1)) if found else default
-
-    return {
-        'version': int(number(r'^\s*version (\d)', 2)),
-        'advert_int': number(r'^\s*advert_int ([0-9.]+)'),
-        'priority': int(number(r'^\s*priority (\d+)')),
-        'startup_delay': number(r'^\s*vrrp_startup_delay ([0-9.]+)', 0.0),
-        'unicast': bool(re.search(r'^\s*unicast_peer \{', conf, re.M)),
-    }
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / 'tests' / 'tools'), str(ROOT / 'playbooks' / 'files'), str(ROOT / 'plugins' / 'module_utils')]
+import vrrp_advert  # noqa: E402
+import drill  # noqa: E402  (the one prober)
+from runtime import vrrp  # noqa: E402  (the state file's one reader)
 
 
-CONF_FILE = '/etc/keepalived/keepalived.conf'
+# The profile each node runs, as the keepalived role publishes it (pair.yml's pair_vrrp_profile_file).
+PROFILE_FILE = '/etc/netsocs-failover/vrrp.json'
 ETH_P_IP = 0x0800
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_PROMISC = 1
 BURN_MARK = 'netsocs-soak-burn'
-TRANSITION = re.compile(r'^(\S+) INSTANCE (\S+) (MASTER|BACKUP|FAULT|STOP)\b')
 
 
 # ---------------------------------------------------------------- analysis
 
 def parse_advert(frame):
     """(source, vrid, priority, version) of an Ethernet frame carrying a VRRP advert, else None."""
-    if len(frame) < 14 + 20 + 8 or frame[12:14] != b'\x08\x00':
-        return None
-    ip = frame[14:]
-    if ip[0] >> 4 != 4 or ip[9] != VRRP_PROTO:
-        return None
-    payload = ip[(ip[0] & 0x0F) * 4:]
-    if len(payload) < 8:
-        return None
-    return socket.inet_ntoa(ip[12:16]), payload[1], payload[2], payload[0] >> 4
+    advert = vrrp_advert.read_advert(frame)
+    return (advert['source'], advert['vrid'], advert['priority'], advert['version']) if advert else None
 
 
 def gap_stats(times, advert_int):
@@ -151,14 +125,12 @@ def advert_report(adverts, advert_int):
     return {'sources': per_source, 'moves': moves}
 
 
-def transitions_since(text):
-    """The state changes the notify hook logged: [{'at', 'instance', 'state'}]."""
-    found = []
-    for line in text.splitlines():
-        match = TRANSITION.match(line)
-        if match:
-            found.append({'at': match.group(1), 'instance': match.group(2), 'state': match.group(3)})
-    return found
+def transitions_between(before, after):
+    """{state: how many more} between two of a node's transition counts (the
+    VRRP state file's); a count that went down (the node rebooted) counts whole."""
+    if any(after.get(state, 0) < count for state, count in before.items()):
+        before = {}
+    return {state: count - before.get(state, 0) for state, count in after.items() if count > before.get(state, 0)}
 
 
 def request_report(results):
@@ -218,9 +190,10 @@ def migration_verdict(report, nodes):
              for source in report['adverts']['sources'].values()):
         reasons.append('the last adverts are not VRRPv%s' % after[nodes[0]]['version'])
     if per_node.get(nodes[0]):
-        reasons.append('%s (the MASTER) logged %s' % (nodes[0], ', '.join(t['state'] for t in per_node[nodes[0]])))
+        reasons.append('%s (the MASTER) reported %s' % (nodes[0], ', '.join(
+            '%s x%d' % (state, count) for state, count in sorted(per_node[nodes[0]].items()))))
     for node in nodes[1:]:
-        if any(t['state'] == 'MASTER' for t in per_node.get(node, [])):
+        if per_node.get(node, {}).get('MASTER'):
             reasons.append('%s became MASTER' % node)
     if not report['requests']['sent']:
         reasons.append('no request was sent')
@@ -288,11 +261,7 @@ def table(reports):
 # ---------------------------------------------------------------- the run
 
 def vip_serves(vip, timeout=2.0):
-    try:
-        with urllib.request.urlopen('http://%s/' % vip, timeout=timeout) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
+    return drill.probe_once('http://%s/' % vip, timeout)['ok']
 
 
 class Soak(object):
@@ -337,17 +306,11 @@ class Soak(object):
             with self.lock:
                 if len(self.results) >= self.args.max_requests:
                     return
-            start = time.monotonic()
-            result = {'t': round(start - self.t0, 3)}
-            try:
-                with urllib.request.urlopen(url, timeout=self.args.timeout) as answer:
-                    body = answer.read(65536).decode('utf-8', 'replace')
-                    result['ok'] = answer.status == 200 and self.args.marker in body
-                    result['node'] = next((n for n in self.args.nodes if n in body), '?')
-            except (OSError, ValueError, urllib.error.HTTPError) as exc:
-                result['ok'] = False
-                result['error'] = str(exc)[:80]
-            result['ms'] = round((time.monotonic() - start) * 1000, 1)
+            answer = drill.probe_once(url, self.args.timeout, marker=self.args.marker, nodes=self.args.nodes)
+            result = {'t': round(answer['t'] - self.t0_wall, 3), 'ok': answer['ok'], 'ms': answer['ms'],
+                      'node': answer['node'] or '?'}
+            if 'error' in answer:
+                result['error'] = answer['error']
             with self.lock:
                 self.results.append(result)
             slot += spacing
@@ -369,23 +332,26 @@ class Soak(object):
             subprocess.run(['docker', 'exec', node, 'pkill', '-f', BURN_MARK], capture_output=True, check=False)
 
     def profile(self, node):
-        with open(self.node_file(node, CONF_FILE), encoding='utf-8') as handle:
-            return parse_profile(handle.read())
+        """The VRRP profile the node runs, as the keepalived role published it."""
+        with open(self.node_file(node, PROFILE_FILE), encoding='utf-8') as handle:
+            return json.load(handle)
 
-    def log_sizes(self):
-        return {node: os.path.getsize(self.node_file(node, LOG_FILE)) for node in self.args.nodes}
+    def counts(self):
+        """Each node's transition counts (its VRRP state file's)."""
+        return {node: vrrp.transitions(self.node_file(node, self.profile(node)['state_file']))
+                for node in self.args.nodes}
 
     def settle(self, quiet_s, limit_s=300):
         """Wait until no node has logged a transition for quiet_s seconds and the
         VIP serves (a redeploy restarts Keepalived on both nodes, and the VIP
         may move and come back): the soak measures the steady state."""
         deadline = time.monotonic() + limit_s
-        sizes, quiet_since = self.log_sizes(), time.monotonic()
+        counts, quiet_since = self.counts(), time.monotonic()
         while time.monotonic() < deadline:
             time.sleep(1)
-            now_sizes = self.log_sizes()
-            if now_sizes != sizes:
-                sizes, quiet_since = now_sizes, time.monotonic()
+            now_counts = self.counts()
+            if now_counts != counts:
+                counts, quiet_since = now_counts, time.monotonic()
                 continue
             if time.monotonic() - quiet_since >= quiet_s and vip_serves(self.args.vip):
                 return
@@ -398,7 +364,7 @@ class Soak(object):
         self.settle(args.settle)
         profiles = {node: self.profile(node) for node in args.nodes}
         profile = profiles[args.nodes[0]]
-        offsets = self.log_sizes()
+        counts_before = self.counts()
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
         bridge = self.bridge()
         sock.bind((bridge, 0))
@@ -406,7 +372,7 @@ class Soak(object):
                         struct.pack('iHH8s', socket.if_nametoindex(bridge), PACKET_MR_PROMISC, 0, b''))
         sock.settimeout(0.5)
         seconds = int(args.minutes * 60)
-        self.t0 = time.monotonic()
+        self.t0, self.t0_wall = time.monotonic(), time.time()
         threads = [threading.Thread(target=self.capture, args=(sock,), daemon=True)]
         workers = max(1, min(32, int(args.rate)))
         threads += [threading.Thread(target=self.client, args=(w, workers), daemon=True) for w in range(workers)]
@@ -426,12 +392,8 @@ class Soak(object):
             for thread in threads:
                 thread.join(timeout=args.timeout + 2)
             sock.close()
-        transitions = {}
-        for node in args.nodes:
-            with open(self.node_file(node, LOG_FILE), encoding='utf-8', errors='replace') as handle:
-                size = os.path.getsize(handle.name)
-                handle.seek(offsets[node] if size >= offsets[node] else 0)  # rotated: all of it
-                transitions[node] = transitions_since(handle.read())
+        counts_after = self.counts()
+        transitions = {node: transitions_between(counts_before[node], counts_after[node]) for node in args.nodes}
         with self.lock:
             adverts, results = list(self.adverts), list(self.results)
         report = {
@@ -439,14 +401,15 @@ class Soak(object):
             'burn': args.burn, 'cores': os.cpu_count(), 'vip': args.vip, 'bridge': bridge,
             'profile': dict({key: profile[key] for key in ('version', 'advert_int', 'unicast', 'startup_delay')},
                             priorities={node: profiles[node]['priority'] for node in args.nodes}),
-            'transitions': {'total': sum(len(t) for t in transitions.values()), 'per_node': transitions},
+            'transitions': {'total': sum(sum(t.values()) for t in transitions.values()), 'per_node': transitions},
             'requests': request_report(results),
             'adverts': advert_report(adverts, profile['advert_int']),
             'loadavg': os.getloadavg(),
         }
         if command is not None:
             report['command'] = command
-            report['profile_after'] = {node: self.profile(node) for node in args.nodes}
+            report['profile_after'] = {node: {key: self.profile(node)[key] for key in ('version', 'advert_int', 'priority')}
+                                       for node in args.nodes}
             report['minutes'] = round(command['seconds'] / 60, 2)
             report['verdict'] = migration_verdict(report, args.nodes)
         else:

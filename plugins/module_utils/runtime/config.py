@@ -22,6 +22,9 @@ DEFAULTS = {
     'command_timeout': 120,
     'lock_timeout': 600,
     'storage_check': None,
+    # Where Keepalived's notify hook records the VRRP state (the keepalived
+    # role's keepalived_state_file); a stack.json from before 1.1 lacks it.
+    'vrrp_state_file': None,
     'storage_check_timeout': 15,
     # A critical container that dies on the MASTER is started again in place
     # up to `max` times in `window` seconds; past that (or when the start
@@ -66,4 +69,6 @@ def load_config(path=None):
     missing = [key for key in REQUIRED if not config.get(key)]
     if missing:
         raise HookError('%s lacks %s' % (path, ', '.join(missing)))
+    if not config['vrrp_state_file']:  # an older role's stack.json, until the converge renders it again
+        config['vrrp_state_file'] = os.path.join(config['state_dir'], 'vrrp-state.json')
     return config

@@ -13,7 +13,6 @@ its peer start the stack first, so clients wait only for the VIP to move.
 
 from __future__ import annotations
 
-import os
 import time
 
 from . import responder as _responder
@@ -25,7 +24,7 @@ from .state import log
 
 def vrrp_state(config):
     """The VRRP state Keepalived last reported on this node, or None."""
-    return _vrrp.read_state(os.path.join(config['state_dir'], 'vrrp-state.json'))
+    return _vrrp.read_state(config['vrrp_state_file'])
 
 
 def handover_skipped(config):

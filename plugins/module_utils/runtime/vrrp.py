@@ -10,7 +10,7 @@ INSTANCE or GROUP, STATE is MASTER, BACKUP, FAULT or STOP).
 
 It appends one timestamped line to the transition log and atomically replaces
 the state file (vrrp-state.json) with {"instance", "state", "priority",
-"time", "forked", "schema"} (unless the file holds a later transition
+"time", "forked", "transitions", "schema"} (unless the file holds a later transition
 already: "forked" is the hook's boot id, fork time and pid: Keepalived's order), which
 the stack hook, the guard's responder, the vip_status module and the drill's
 sampler read through ``read_state``. It
@@ -148,13 +148,29 @@ def record_state(path, record):
     """Write the record, unless the file holds a later one: Keepalived forks
     its notify scripts in order but they run side by side, and a quick
     MASTER-BACKUP flip (a node that starts before it hears its peer) must not
-    end with the older MASTER written last. True when written."""
+    end with the older MASTER written last. Either way the file counts the
+    transition (``transitions``: how many of each state were reported since
+    the state directory was created, i.e. since boot), for tools that watch
+    the node without reading its log. True when the record was written."""
     with open(path + '.lock', 'a') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not is_later(files.read_json(path), record):
-            return False
-        files.write_json(path, record)
-        return True
+        current = files.read_json(path)
+        counts = dict((current or {}).get('transitions') or {})
+        counts[record['state']] = int(counts.get(record['state'], 0)) + 1
+        later = is_later(current, record)
+        files.write_json(path, dict(record if later else current, transitions=counts))
+        return later
+
+
+def transitions(path):
+    """{state: count} of the transitions the notify hook reported (see
+    record_state); {} when nothing readable was recorded."""
+    try:
+        with open(path) as handle:
+            record = parse_state(handle.read())
+    except (OSError, VrrpStateError):
+        return {}
+    return dict((record or {}).get('transitions') or {})
 
 
 def notify(argv, now=None, forked=None):

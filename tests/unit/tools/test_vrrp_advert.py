@@ -61,3 +61,35 @@ CAPTURED_V3 = bytes.fromhex('313396010014397bac1e6364')
 
 def test_v3_advert_matches_keepalived_byte_for_byte():
     assert vrrp.build_advert_v3(51, 150, ['172.30.99.100'], '172.30.99.11', '224.0.0.18', 0.2) == CAPTURED_V3
+
+
+def _frame(source, destination, payload):
+    import struct
+    import socket
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0xC0, 20 + len(payload), 0, 0, 255, 112, 0,
+                     socket.inet_aton(source), socket.inet_aton(destination))
+    return b'\x01\x00\x5e\x00\x00\x12' + b'\x02' * 6 + b'\x08\x00' + ip + payload
+
+
+def test_an_advert_read_off_the_wire_says_its_version_interval_and_destination():
+    v3 = vrrp.build_advert_v3(51, 150, ['172.30.99.100'], '172.30.99.11', '172.30.99.12', 0.2)
+    assert vrrp.read_advert(_frame('172.30.99.11', '172.30.99.12', v3)) == {
+        'source': '172.30.99.11', 'destination': '172.30.99.12', 'vrid': 51, 'priority': 150,
+        'version': 3, 'advert_int': 0.2}
+    v2 = vrrp.read_advert(_frame('172.30.99.11', '224.0.0.18', CAPTURED))
+    assert (v2['version'], v2['advert_int'], v2['destination']) == (2, 1.0, '224.0.0.18')
+    assert vrrp.read_advert(_frame('172.30.99.11', '224.0.0.18', b'')) is None
+
+
+def test_the_summary_is_per_router_and_leaves_out_a_router_giving_up():
+    advert = {'source': 'a', 'destination': '224.0.0.18', 'vrid': 51, 'priority': 150, 'version': 3,
+              'advert_int': 0.2}
+    adverts = [(t, advert) for t in (0.0, 0.2, 0.41, 0.6)] + [(0.7, dict(advert, source='b', priority=0))]
+    assert vrrp.summarise(adverts) == {'a': {
+        'adverts': 4, 'gap_median_s': 0.2, 'versions': [3], 'advert_ints': [0.2],
+        'destinations': ['224.0.0.18'], 'priorities': [150]}}
+
+
+def test_sending_needs_a_router_id_and_a_vip():
+    with pytest.raises(SystemExit):
+        vrrp.main(['--count', '1'])

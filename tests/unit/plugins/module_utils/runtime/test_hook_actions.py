@@ -114,7 +114,8 @@ class FakeNode(object):
 
 @pytest.fixture
 def config(tmp_path):
-    cfg = dict(settings.DEFAULTS, state_dir=str(tmp_path), log_file=str(tmp_path / 'failover.log'),
+    cfg = dict(settings.DEFAULTS, state_dir=str(tmp_path), vrrp_state_file=str(tmp_path / 'vrrp-state.json'),
+               log_file=str(tmp_path / 'failover.log'),
                health_log_file=str(tmp_path / 'health.log'), vip='10.0.0.100', grace_seconds=30,
                failback_holdoff_seconds=60, project_dir='/opt/netsocs',
                hook_path='/usr/local/libexec/netsocs-failover/stack-hook', standby='cold')
@@ -299,6 +300,16 @@ def test_config_without_the_paths_is_refused(tmp_path):
     path.write_text(json.dumps({'vip': '10.0.0.100'}))
     with pytest.raises(settings.HookError, match='lacks project_dir'):
         settings.load_config(str(path))
+
+
+def test_the_vrrp_state_file_is_the_configured_one_or_an_older_roles_default(tmp_path):
+    paths = {'project_dir': '/opt/netsocs', 'vip': '10.0.0.100', 'log_file': '/l', 'health_log_file': '/h',
+             'state_dir': '/run/x', 'hook_path': '/usr/local/libexec/netsocs-failover/stack-hook'}
+    path = tmp_path / 'stack.json'
+    path.write_text(json.dumps(dict(paths, vrrp_state_file='/run/y/vrrp.json')))
+    assert settings.load_config(str(path))['vrrp_state_file'] == '/run/y/vrrp.json'
+    path.write_text(json.dumps(paths))  # stack.json from before 1.1
+    assert settings.load_config(str(path))['vrrp_state_file'] == '/run/x/vrrp-state.json'
 
 
 def test_health_log_records_changes_and_failures(config, state):

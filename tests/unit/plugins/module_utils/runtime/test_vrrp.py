@@ -27,7 +27,7 @@ def test_transition_is_logged_and_recorded(paths):
     state = json.loads((tmp / 'state.json').read_text())
     forked = state.pop('forked')
     assert state == {'instance': 'VI_NETSOCS', 'state': 'MASTER', 'priority': 150,
-                     'time': NOW.isoformat(), 'schema': 1}
+                     'time': NOW.isoformat(), 'transitions': {'MASTER': 1}, 'schema': 1}
     # this process's fork time (from /proc) and pid: Keepalived's order
     assert forked == vrrp.fork_order()
 
@@ -154,3 +154,15 @@ def test_two_real_hooks_forked_in_order_end_in_that_order(paths):
     log = (tmp / 'failover.log').read_text().split()
     assert log.index('BACKUP') < log.index('MASTER')  # the MASTER hook did write last
     assert vrrp.read_state(str(tmp / 'state.json')) == 'BACKUP'
+
+
+def test_the_state_file_counts_every_transition_even_one_that_does_not_win(paths):
+    opts, tmp = paths
+    state = str(tmp / 'state.json')
+    assert vrrp.transitions(state) == {}
+    later = NOW + datetime.timedelta(milliseconds=40)
+    assert vrrp.notify(opts + ['INSTANCE', 'VI', 'BACKUP', '100'], now=later) == 0
+    assert vrrp.notify(opts + ['INSTANCE', 'VI', 'MASTER', '100'], now=NOW) == 0  # older: not the state
+    assert vrrp.notify(opts + ['GROUP', 'G', 'MASTER'], now=later) == 0  # a group is not an instance
+    assert vrrp.read_state(state) == 'BACKUP'
+    assert vrrp.transitions(state) == {'BACKUP': 1, 'MASTER': 1}
