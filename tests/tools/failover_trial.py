@@ -46,10 +46,14 @@ sys.path.insert(0, str(ROOT / 'plugins' / 'module_utils'))
 sys.path.insert(0, str(ROOT / 'playbooks' / 'files'))
 import drill  # noqa: E402
 from runtime import vip as _vip  # noqa: E402  (the node runtime's parser)
+from runtime import vrrp as _vrrp  # noqa: E402  (the VRRP state file's one reader)
 
 # The hooks' transition log on the nodes (the docker_stack role's default).
 LOG_FILE = '/var/log/keepalived-failover.log'
 STACK_HOOK = '/usr/local/libexec/netsocs-failover/stack-hook'
+# The VRRP profile each node runs, as the keepalived role publishes it
+# (pair.yml's pair_vrrp_profile_file): tools read it, never keepalived.conf.
+PROFILE_FILE = '/etc/netsocs-failover/vrrp.json'
 
 # A sample stands for at most this long (the drill's default): a node whose
 # namespace could not be read is no evidence of holding.
@@ -174,6 +178,11 @@ PARTITIONS = {
     'vrrp-a-to-b': {'node-b': [['INPUT', '-p', '112', '-s', '{node-a}', '-j', 'DROP']]},
     'isolate-b': {'node-b': [['INPUT', '!', '-i', 'lo', '-j', 'DROP'], ['OUTPUT', '!', '-o', 'lo', '-j', 'DROP']]},
     'isolate-a': {'node-a': [['INPUT', '!', '-i', 'lo', '-j', 'DROP'], ['OUTPUT', '!', '-o', 'lo', '-j', 'DROP']]},
+    # Not a partition: every witness of the guard (the gateway, the peer's
+    # address) goes silent, as behind a network that drops ICMP; the nodes
+    # still hear each other (VRRP, the guard's second path).
+    'witness-silent': {'node-a': [['OUTPUT', '-p', 'icmp', '-j', 'DROP']],
+                       'node-b': [['OUTPUT', '-p', 'icmp', '-j', 'DROP']]},
 }
 
 
@@ -450,6 +459,19 @@ class Trial(object):
                 result[name] = None
         return result
 
+    def transition_counts(self):
+        """{node: {state: count}}: the VRRP transitions each node's notify hook
+        counted (its state file, found through its published profile)."""
+        counts = {}
+        for name, pid in self.pids.items():
+            root = '/proc/%d/root' % pid
+            try:
+                with open(root + PROFILE_FILE, encoding='utf-8') as handle:
+                    counts[name] = _vrrp.transitions(root + json.load(handle)['state_file'])
+            except (OSError, ValueError, KeyError):
+                counts[name] = {}
+        return counts
+
     def log_marks(self):
         """Where each node's transition log ends now (read through /proc, so a frozen node too)."""
         marks = {}
@@ -657,9 +679,12 @@ class Trial(object):
 
     def run_partition(self):
         """Cut, hold, heal, wait for convergence, measure."""
-        addresses = {n: self.client.containers.get(n).attrs['NetworkSettings']['Networks']
-                     [self.args.network]['IPAddress'] for n in self.nodes}
+        networks = {n: self.client.containers.get(n).attrs['NetworkSettings']['Networks'][self.args.network]
+                    for n in self.nodes}
+        addresses = dict({n: network['IPAddress'] for n, network in networks.items()},
+                         gateway=networks[self.nodes[0]]['Gateway'])
         rules = partition_rules(self.args.partition, addresses)
+        counts = self.transition_counts()
         before, threads = self.start_probes()
         time.sleep(1.0)  # a baseline before the cut
         cut = self.now()
@@ -681,6 +706,9 @@ class Trial(object):
         isolated = {'isolate-a': 'node-a', 'isolate-b': 'node-b'}.get(self.args.partition)
         report = analyse_partition(self.holder_samples, self.requests, self.args.expect, self.nodes,
                                    cut, healed, isolated)
+        # VRRP transitions each node's notify hook counted during the case.
+        after = self.transition_counts()
+        report['transitions'] = {n: sum(after[n].values()) - sum(counts[n].values()) for n in self.nodes}
         if self.args.tokens:
             with open(self.args.tokens) as handle:
                 tokens = read_tokens(handle.read())

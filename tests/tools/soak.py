@@ -49,13 +49,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / 'tests' / 'tools'), str(ROOT / 'playbooks' / 'files'), str(ROOT / 'plugins' / 'module_utils')]
+import failover_trial  # noqa: E402
 import vrrp_advert  # noqa: E402
 import drill  # noqa: E402  (the one prober)
 from runtime import vrrp  # noqa: E402  (the state file's one reader)
 
 
-# The profile each node runs, as the keepalived role publishes it (pair.yml's pair_vrrp_profile_file).
-PROFILE_FILE = '/etc/netsocs-failover/vrrp.json'
+PROFILE_FILE = failover_trial.PROFILE_FILE
 ETH_P_IP = 0x0800
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1

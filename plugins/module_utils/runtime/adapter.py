@@ -108,12 +108,23 @@ class Node(object):
     def probes(self):
         return _guard.Probes(self.config['interface'] or 'eth0', self.config['vip'])
 
-    def isolated(self):
-        """None when a witness answers (or the guard is off), else why the node is cut off."""
+    def connectivity(self):
+        """{'witnesses': True when a witness answers, 'peer': how the peer is
+        heard when none does (its responder answers; or, on a node without
+        the VIP, whose MASTER peer advertises, its VRRP adverts arrive), or None}."""
         guard = self.config['guard']
-        if not guard['enabled'] or self.probes().witness_answers(guard['witnesses'], guard['witness_deadline']):
-            return None
-        return 'no witness answers (%s)' % ', '.join(guard['witnesses'])
+        if self.probes().witness_answers(guard['witnesses'], guard['witness_deadline']):
+            return {'witnesses': True, 'peer': None}
+        if _responder.query_peer(guard['peers'], guard['port'], guard['query_timeout']) is not None:
+            return {'witnesses': False, 'peer': 'answers on the second path'}
+        if not self.is_master() and _guard.advert_heard(guard['peers'], guard['advert_window']):
+            return {'witnesses': False, 'peer': 'sends VRRP adverts'}
+        return {'witnesses': False, 'peer': None}
+
+    def isolated(self):
+        """None when the node is connected (or the guard is off), else why it is cut off (guard.isolation)."""
+        guard = self.config['guard']
+        return _guard.isolation(self.connectivity(), guard['witnesses']) if guard['enabled'] else None
 
     def other_holders(self):
         return self.probes().other_holders(self.config['guard']['arp_deadline'])

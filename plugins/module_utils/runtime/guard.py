@@ -8,8 +8,10 @@ VRRP instance into FAULT, which releases the VIP, and the FAULT transition
 takes the stack down. The guard fails when
 
 * the node is isolated: none of the witnesses (by default the default
-  gateway) answers an ICMP echo within the deadline; an isolated node must not
-  keep or take the VIP, nor start the stack;
+  gateway and the peer's address) answers an ICMP echo within the deadline
+  AND nothing is heard from the peer (its responder does not answer the
+  status query; a node without the VIP hears no VRRP advert either); an
+  isolated node must not keep or take the VIP, nor start the stack;
 * another host answers ARP for the VIP while this node holds it, no VRRP
   advert from the peer is heard (VRRP cannot resolve it), the peer answers
   on the second path (a UDP status query to its responder, responder.py) that it
@@ -50,6 +52,19 @@ def parse_arping(text):
         if mac.upper() not in macs:
             macs.append(mac.upper())
     return macs
+
+
+def isolation(connectivity, witnesses):
+    """Why the node counts as cut off, or None. Isolation needs evidence: no
+    witness answers AND nothing is heard from the peer (its responder does
+    not answer, its VRRP adverts do not arrive). A witness that stops
+    answering ICMP (a gateway that rate-limits it) while the peer is heard
+    is not isolation: the node keeps serving. connectivity: {'witnesses':
+    True when one answered, 'peer': how the peer was heard, or None}."""
+    if connectivity['witnesses'] or connectivity['peer']:
+        return None
+    return ('no witness answers (%s) and nothing is heard from the peer (no answer on the second path, '
+            'no VRRP advert)' % ', '.join(witnesses))
 
 
 def decide(isolated, holds_vip, other_holders, yielded, adverts_heard, peer_holds, outranked):
@@ -181,7 +196,8 @@ def check(node, state, config, now=None):
     now = now if now is not None else time.time()
     before = state.read().get('guard') or {}
     yielded = bool(before.get('yielded'))
-    isolated = node.isolated()
+    connectivity = node.connectivity()
+    isolated = isolation(connectivity, config['guard']['witnesses'])
     holds = node.is_master()
     others = heard = peer = None
     if not isolated and (yielded or holds):
@@ -205,6 +221,19 @@ def check(node, state, config, now=None):
     kind = reason.split(':')[0]
     if ok != before.get('ok') or kind != before.get('kind') or announce:
         log(config['log_file'], 'guard: %s %s' % ('OK' if ok else 'FAIL', reason))
-    state.update(guard={'ok': ok, 'yielded': yielded, 'reason': reason, 'kind': kind, 'at': now,
-                        'since': before.get('since', now) if before.get('kind') == kind else now})
+    witnesses_changed = []
+
+    def record(data):
+        # Compared with the record as it is now, under its lock: rounds that
+        # overlap (a round can outlast Keepalived's 1 s interval) log a change once.
+        witnesses_changed.append(connectivity['witnesses'] != (data.get('guard') or {}).get('witnesses', True))
+        return {'guard': {'ok': ok, 'yielded': yielded, 'reason': reason, 'kind': kind, 'at': now,
+                          'since': before.get('since', now) if before.get('kind') == kind else now,
+                          'witnesses': connectivity['witnesses'], 'peer': connectivity['peer']}}
+
+    state.change(record)
+    if witnesses_changed[-1]:
+        log(config['log_file'], 'guard: the witnesses (%s) %s' % (
+            ', '.join(config['guard']['witnesses']), 'answer again' if connectivity['witnesses'] else
+            'are silent; the peer %s' % (connectivity['peer'] or 'is not heard either')))
     return ok, reason

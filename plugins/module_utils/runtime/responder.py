@@ -24,35 +24,49 @@ def status_reply(node, holds_vip, vrrp_state):
     return json.dumps({'node': node, 'holds_vip': bool(holds_vip), 'vrrp': vrrp_state}).encode()
 
 
-def ask_peer(peers, port, timeout, tries=2):
-    """True when a peer answers the status query that it holds the VIP, False
-    when it answers that it does not or nobody answers within the timeout."""
+def query_peer(peers, port, timeout, tries=2):
+    """The peer's answer to the status query ({'node', 'holds_vip', 'vrrp'}),
+    or None when no peer answers within the timeout. A query that could not
+    be sent to any peer (no route, the node's own firewall) is not waited for."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.settimeout(timeout / tries)
         for _attempt in range(tries):
+            sent = 0
             for peer in peers:
                 try:
                     sock.sendto(b'status?', (peer, port))
-                except OSError:  # no route: the peer cannot answer
+                    sent += 1
+                except OSError:  # no route, or dropped on the way out: the peer cannot answer
                     continue
+            if not sent:
+                return None
             try:
                 while True:
                     data, (source, _port) = sock.recvfrom(4096)
                     if source in peers:
                         try:
-                            return bool(json.loads(data.decode()).get('holds_vip'))
+                            reply = json.loads(data.decode())
                         except ValueError:
                             continue
+                        if isinstance(reply, dict):
+                            return reply
             except socket.timeout:
                 continue
             except OSError:
                 # ICMP port unreachable (the responder is restarting, the node
                 # rebooting) surfaces here as ECONNREFUSED: no answer.
                 continue
-        return False
+        return None
     finally:
         sock.close()
+
+
+def ask_peer(peers, port, timeout, tries=2):
+    """True when a peer answers the status query that it holds the VIP, False
+    when it answers that it does not or nobody answers within the timeout."""
+    reply = query_peer(peers, port, timeout, tries)
+    return bool(reply and reply.get('holds_vip'))
 
 
 HANDOVER = b'handover?'

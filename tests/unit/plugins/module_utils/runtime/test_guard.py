@@ -190,6 +190,43 @@ def test_status_query_without_an_answer_is_false():
     assert responder.ask_peer(['127.0.0.1'], 9, 0.2) is False  # the discard port answers nothing
 
 
+def test_a_query_that_cannot_be_sent_is_not_waited_for(monkeypatch):
+    # the node's own firewall drops it on the way out (an isolated node): EPERM at once
+    class Refusing(object):
+        def __init__(self, *args):
+            pass
+
+        def settimeout(self, timeout):
+            pass
+
+        def sendto(self, data, to):
+            raise PermissionError(1, 'Operation not permitted')
+
+        def recvfrom(self, size):
+            raise AssertionError('nothing was sent: nothing to wait for')
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(responder.socket, 'socket', Refusing)
+    assert responder.query_peer(['192.0.2.11'], 8007, 5) is None
+
+
+@pytest.mark.parametrize('connectivity, isolated', [
+    ({'witnesses': True, 'peer': None}, False),
+    # the gateway drops ICMP, but the peer is heard: not isolated, keep serving
+    ({'witnesses': False, 'peer': 'answers on the second path'}, False),
+    ({'witnesses': False, 'peer': 'sends VRRP adverts'}, False),
+    # nothing at all: cut off
+    ({'witnesses': False, 'peer': None}, True),
+])
+def test_isolation_needs_a_silent_witness_and_a_silent_peer(connectivity, isolated):
+    reason = guard.isolation(connectivity, ['192.0.2.1', '192.0.2.11'])
+    assert bool(reason) is isolated
+    if isolated:
+        assert reason.startswith('no witness answers (192.0.2.1, 192.0.2.11) and nothing is heard from the peer')
+
+
 # ---------------------------------------------------------------- the storage lease
 
 def _hold(path, ready, release):

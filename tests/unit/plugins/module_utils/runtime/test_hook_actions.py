@@ -93,6 +93,11 @@ class FakeNode(object):
         self.asked.append('witnesses')
         return self.isolation
 
+    def connectivity(self):
+        """isolated: no witness answers and the peer is not heard."""
+        self.asked.append('witnesses')
+        return {'witnesses': not self.isolation, 'peer': None}
+
     def other_holders(self):
         self.asked.append('arp')
         return self.others
@@ -480,8 +485,12 @@ def test_guard_on_a_quiet_pair_logs_nothing(guarded, state):
 
 def test_guard_fails_an_isolated_node_without_further_probes(guarded, state):
     node = FakeNode([False], [], isolated='no witness answers (10.0.0.1)')
-    assert split_brain.check(node, state, guarded) == (False, 'isolated: no witness answers (10.0.0.1)')
+    ok, reason = split_brain.check(node, state, guarded)
+    assert not ok and reason.startswith('isolated: no witness answers (10.0.0.1) and nothing is heard from the peer')
     assert node.asked == ['witnesses']
+    assert state.read()['guard']['witnesses'] is False
+    assert 'guard: the witnesses (10.0.0.1) are silent; the peer is not heard either' in \
+        pathlib.Path(guarded['log_file']).read_text()
 
 
 # ---------------------------------------------------------------- the storage lease
@@ -925,3 +934,39 @@ def test_a_whole_stack_is_looked_at_every_few_seconds_while_it_runs(config, stat
     assert health.health(node, state, whole(config), now=1010.0)[1].startswith('MASTER degraded: recorder')
     assert health.health(node, state, whole(config), now=1011.0)[1].startswith('MASTER degraded: recorder')
     assert len(looks) >= 4  # every round while it is down
+
+
+@pytest.mark.parametrize('witness, reply, master, adverts, expected, asked', [
+    (True, None, False, False, {'witnesses': True, 'peer': None}, ['witnesses']),
+    (False, {'holds_vip': True}, True, False, {'witnesses': False, 'peer': 'answers on the second path'},
+     ['witnesses', 'query']),
+    # a BACKUP whose MASTER's responder is down still hears its adverts
+    (False, None, False, True, {'witnesses': False, 'peer': 'sends VRRP adverts'}, ['witnesses', 'query', 'adverts']),
+    # the VIP holder's peer (a BACKUP) sends no adverts: not listened for
+    (False, None, True, True, {'witnesses': False, 'peer': None}, ['witnesses', 'query']),
+])
+def test_connectivity_asks_the_witnesses_then_the_peer(guarded, monkeypatch, witness, reply, master, adverts,
+                                                       expected, asked):
+    node = adapter.Node(guarded)
+    calls = []
+
+    class Probes(object):
+        def witness_answers(self, witnesses, deadline):
+            calls.append('witnesses')
+            return witness
+
+    monkeypatch.setattr(node, 'probes', Probes)
+    monkeypatch.setattr(node, 'is_master', lambda: master)
+    monkeypatch.setattr(adapter._responder, 'query_peer', lambda *a: calls.append('query') or reply)
+    monkeypatch.setattr(adapter._guard, 'advert_heard', lambda *a: calls.append('adverts') or adverts)
+    assert node.connectivity() == expected
+    assert calls == asked
+    assert bool(node.isolated()) is (expected == {'witnesses': False, 'peer': None})
+
+
+def test_silent_witnesses_are_logged_once_however_many_rounds(guarded, state):
+    for _round in range(3):
+        split_brain.check(FakeNode([False], [], isolated='x'), state, guarded)
+    assert pathlib.Path(guarded['log_file']).read_text().count('are silent') == 1
+    split_brain.check(FakeNode([False], []), state, guarded)
+    assert pathlib.Path(guarded['log_file']).read_text().count('answer again') == 1
