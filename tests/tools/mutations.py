@@ -56,6 +56,13 @@ def scenario_trials():
     return {trial['name']: trial for trial in base + extra}, extra
 
 
+def partition_case(kind):
+    """The partition matrix's case of this kind, as partitions.yml defines it."""
+    import yaml  # PyYAML comes with ansible-core
+    cases = yaml.safe_load((RESOURCES / 'partitions.yml').read_text())[0]['vars']['partition_cases']
+    return next(case for case in cases if case['partition'] == kind)
+
+
 TRIALS, EXTRA_TRIALS = scenario_trials()
 GRACEFUL = TRIALS['graceful stop (systemctl stop keepalived)']
 PREEMPT = TRIALS['preempt-back (systemctl start keepalived)']
@@ -109,6 +116,14 @@ WAIT_SERVING = ("for i in $(seq 150); do ip -4 -o addr show | grep -q ' %s/' && 
 # The split-brain guard's check always passes (Keepalived's track script).
 NO_GUARD = ('cp -p {0} {ORIG}/stack-hook && printf \'#!/bin/sh\\ncase "$1" in guard) exit 0;; esac\\n'
             'exec {ORIG}/stack-hook "$@"\\n\' > {0} && chmod 755 {0}'.format(STACK_HOOK, ORIG='{ORIG}'))
+# The guard's old rule: isolated as soon as no witness answers, whatever it
+# hears from the peer.
+RUNTIME_GUARD = '/usr/local/libexec/netsocs-failover/runtime/guard.py'
+WITNESS_ONLY = ("cp -p {0} {ORIG}/guard.py && "
+                "sed -i \"s/if connectivity\\['witnesses'\\] or connectivity\\['peer'\\]:/if connectivity['witnesses']:/\" {0} && "
+                "grep -q \"if connectivity\\['witnesses'\\]:$\" {0}").format(RUNTIME_GUARD, ORIG='{ORIG}')
+KEEPALIVED_DROP_IN = '/etc/systemd/system/keepalived.service.d/netsocs.conf'
+MAINTENANCE_FILE = '/var/lib/netsocs-failover/maintenance'
 # The promotion hook (notify_master) sleeps 2 s before it does its work.
 SLOW_PROMOTION = ('cp -p {0} {ORIG}/stack-hook && printf \'#!/bin/sh\\ncase "$1 $2" in "trigger MASTER") sleep 2;; esac\\n'
                   'exec {ORIG}/stack-hook "$@"\\n\' > {0} && chmod 755 {0}'.format(STACK_HOOK, ORIG='{ORIG}'))
@@ -125,6 +140,10 @@ CHECKS = {
     'whole stack': [['wholestack.yml', {}]],
     # The four guarded cases (the control case redeploys, and is left out).
     'partition matrix': [['partitions.yml', {'partition_control': False, 'verify_profile': PROFILE}]],
+    'silent witnesses': [['partitions.yml', {'partition_control': False, 'partition_log_check': False,
+                                             'verify_profile': PROFILE,
+                                             'partition_cases': [partition_case('witness-silent')]}]],
+    'reboot in maintenance': [['reboot.yml', {}]],
     'drill (stop_keepalived)': [['drill', {}]],
     'transition logs': trials(GRACEFUL, PREEMPT) + [['logs.yml', {'netsocs_test_stack': True}, 'journal']],
     # All of them, in the scenario's order (--repeat).
@@ -218,6 +237,19 @@ MUTATIONS = [
      'break': {'node-a': NO_GUARD, 'node-b': NO_GUARD},
      'fix': {'node-a': 'mv {ORIG}/stack-hook %s' % STACK_HOOK, 'node-b': 'mv {ORIG}/stack-hook %s' % STACK_HOOK},
      'caught': r"'dual_(vip|stack|writer)_longest_s' not in _report\.over_bounds"},
+    {'id': 'witness-rule', 'check': 'silent witnesses',
+     'broke': "both nodes' guard counts the node isolated as soon as no witness answers, whatever it hears from "
+              "the peer (the rule before 2026-12-03)",
+     'break': {'node-a': WITNESS_ONLY, 'node-b': WITNESS_ONLY},
+     'fix': {'node-a': 'mv {ORIG}/guard.py %s' % RUNTIME_GUARD, 'node-b': 'mv {ORIG}/guard.py %s' % RUNTIME_GUARD},
+     'caught': r"'(dual_\w+|client_outage_s)' not in _report\.over_bounds|_report\.transitions\.values"},
+    {'id': 'maintenance-reboot', 'check': 'reboot in maintenance',
+     'broke': "node-b's Keepalived unit no longer has the maintenance condition (ConditionPathExists): a reboot "
+              "brings it back into the election",
+     'break': {'node-b': "cp -p {0} {ORIG}/netsocs.conf && sed -i '/^ConditionPathExists=/d' {0} && "
+                         "systemctl daemon-reload".format(KEEPALIVED_DROP_IN, ORIG='{ORIG}')},
+     'fix': {'node-b': 'mv {ORIG}/netsocs.conf %s && systemctl daemon-reload' % KEEPALIVED_DROP_IN},
+     'caught': r'Check that Keepalived stayed down'},
     # Last: node-b's log stays short of the lines this mutation dropped.
     {'id': 'journal', 'check': 'transition logs',
      'broke': "node-b's notify hook records the state but no longer logs the transition",
@@ -316,6 +348,8 @@ def restore(log):
     thaw()
     sh('node-b', 'mount -o remount,rw,bind /mnt/netsocs-nfs/media')
     for node in ('node-a', 'node-b'):
+        # out of maintenance (a check that failed half way through it)
+        sh(node, 'rm -f %s' % MAINTENANCE_FILE)
         sh(node, 'systemctl start keepalived')
         # As Molecule's single run has them: no failback hold-off, no restart
         # in place spent (a run 5 minutes after the last would find node-a's
