@@ -38,7 +38,7 @@ from pathlib import Path
 
 TOOLS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TOOLS))
-import soak  # noqa: E402  (its description of the profile a run measured)
+import failover_trial  # noqa: E402  (the published profile)
 
 # (fault reported, action, target, expect); the steps without a fault name put
 # node A back and are checked, not reported.
@@ -144,7 +144,7 @@ class Bench(object):
 
     def run(self):
         samples = []
-        profile = json.loads(Path('/proc/%d/root%s' % (self.pids[self.args.nodes[0]], soak.PROFILE_FILE)).read_text())
+        profile = failover_trial.published_profile(self.pids[self.args.nodes[0]])
         started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
         for rep in range(1, self.args.reps + 1):
             for fault, action, target, expect in STEPS:

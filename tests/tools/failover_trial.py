@@ -186,6 +186,21 @@ PARTITIONS = {
 }
 
 
+def published_profile(pid):
+    """The VRRP profile the node (its process `pid`) runs, as its keepalived
+    role published it, read through /proc (a frozen node too)."""
+    with open('/proc/%d/root%s' % (pid, PROFILE_FILE), encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+def transition_counts(pids):
+    """{node: {state: count}}: the VRRP transitions each node's notify hook
+    counted in its state file (found through its published profile); pids:
+    {node: pid}. OSError when a node's profile cannot be read."""
+    return {name: _vrrp.transitions('/proc/%d/root%s' % (pid, published_profile(pid)['state_file']))
+            for name, pid in pids.items()}
+
+
 def partition_rules(case, addresses):
     """{node: [iptables rule]} for a case, node addresses filled in."""
     return {node: [[part.format(**addresses) for part in rule] for rule in rules]
@@ -459,19 +474,6 @@ class Trial(object):
                 result[name] = None
         return result
 
-    def transition_counts(self):
-        """{node: {state: count}}: the VRRP transitions each node's notify hook
-        counted (its state file, found through its published profile)."""
-        counts = {}
-        for name, pid in self.pids.items():
-            root = '/proc/%d/root' % pid
-            try:
-                with open(root + PROFILE_FILE, encoding='utf-8') as handle:
-                    counts[name] = _vrrp.transitions(root + json.load(handle)['state_file'])
-            except (OSError, ValueError, KeyError):
-                counts[name] = {}
-        return counts
-
     def log_marks(self):
         """Where each node's transition log ends now (read through /proc, so a frozen node too)."""
         marks = {}
@@ -684,7 +686,7 @@ class Trial(object):
         addresses = dict({n: network['IPAddress'] for n, network in networks.items()},
                          gateway=networks[self.nodes[0]]['Gateway'])
         rules = partition_rules(self.args.partition, addresses)
-        counts = self.transition_counts()
+        counts = transition_counts(self.pids)
         before, threads = self.start_probes()
         time.sleep(1.0)  # a baseline before the cut
         cut = self.now()
@@ -707,7 +709,7 @@ class Trial(object):
         report = analyse_partition(self.holder_samples, self.requests, self.args.expect, self.nodes,
                                    cut, healed, isolated)
         # VRRP transitions each node's notify hook counted during the case.
-        after = self.transition_counts()
+        after = transition_counts(self.pids)
         report['transitions'] = {n: sum(after[n].values()) - sum(counts[n].values()) for n in self.nodes}
         if self.args.tokens:
             with open(self.args.tokens) as handle:

@@ -49,13 +49,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / 'tests' / 'tools'), str(ROOT / 'playbooks' / 'files'), str(ROOT / 'plugins' / 'module_utils')]
-import failover_trial  # noqa: E402
+import failover_trial  # noqa: E402  (the published profile, the transition counts)
 import vrrp_advert  # noqa: E402
 import drill  # noqa: E402  (the one prober)
-from runtime import vrrp  # noqa: E402  (the state file's one reader)
 
 
-PROFILE_FILE = failover_trial.PROFILE_FILE
 ETH_P_IP = 0x0800
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
@@ -333,13 +331,11 @@ class Soak(object):
 
     def profile(self, node):
         """The VRRP profile the node runs, as the keepalived role published it."""
-        with open(self.node_file(node, PROFILE_FILE), encoding='utf-8') as handle:
-            return json.load(handle)
+        return failover_trial.published_profile(self.pids[node])
 
     def counts(self):
         """Each node's transition counts (its VRRP state file's)."""
-        return {node: vrrp.transitions(self.node_file(node, self.profile(node)['state_file']))
-                for node in self.args.nodes}
+        return failover_trial.transition_counts(self.pids)
 
     def settle(self, quiet_s, limit_s=300):
         """Wait until no node has logged a transition for quiet_s seconds and the
@@ -408,7 +404,8 @@ class Soak(object):
         }
         if command is not None:
             report['command'] = command
-            report['profile_after'] = {node: {key: self.profile(node)[key] for key in ('version', 'advert_int', 'priority')}
+            after = {node: self.profile(node) for node in args.nodes}
+            report['profile_after'] = {node: {key: after[node][key] for key in ('version', 'advert_int', 'priority')}
                                        for node in args.nodes}
             report['minutes'] = round(command['seconds'] / 60, 2)
             report['verdict'] = migration_verdict(report, args.nodes)

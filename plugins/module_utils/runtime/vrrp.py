@@ -52,14 +52,19 @@ def parse_state(text):
     return data
 
 
+def read_record(path):
+    """The state file's record, or None when nothing readable was recorded."""
+    try:
+        with open(path) as handle:
+            return parse_state(handle.read())
+    except (OSError, VrrpStateError):
+        return None
+
+
 def read_state(path):
     """The VRRP state Keepalived last reported on this node ('MASTER', ...),
     or None when nothing readable was recorded."""
-    try:
-        with open(path) as handle:
-            record = parse_state(handle.read())
-    except (OSError, VrrpStateError):
-        return None
+    record = read_record(path)
     return record['state'] if record else None
 
 
@@ -165,12 +170,7 @@ def record_state(path, record):
 def transitions(path):
     """{state: count} of the transitions the notify hook reported (see
     record_state); {} when nothing readable was recorded."""
-    try:
-        with open(path) as handle:
-            record = parse_state(handle.read())
-    except (OSError, VrrpStateError):
-        return {}
-    return dict((record or {}).get('transitions') or {})
+    return dict((read_record(path) or {}).get('transitions') or {})
 
 
 def notify(argv, now=None, forked=None):
