@@ -212,6 +212,10 @@ def frozen_file(events, values):
 NODE_COMMANDS = {
     'stop_keepalived': [['systemctl', 'stop', 'keepalived']],
     'start_keepalived': [['systemctl', 'start', 'keepalived']],
+    # Keepalived hung (every process of its unit stopped): its watchdog
+    # fences it; then resumed, and the failback hold-off the fence set lifted.
+    'freeze_keepalived': [['systemctl', 'kill', '--signal=SIGSTOP', 'keepalived']],
+    'resume_keepalived': [['systemctl', 'kill', '--signal=SIGCONT', 'keepalived'], ['{stack_hook}', 'clear-holdoff']],
     'stack_down': [['docker', 'compose', '--project-directory', '{project_dir}', 'down']],
     # The node's own stack failed and was fixed: lift the failback hold-off.
     'clear_holdoff': [['{stack_hook}', 'clear-holdoff']],

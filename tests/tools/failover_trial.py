@@ -54,6 +54,7 @@ STACK_HOOK = '/usr/local/libexec/netsocs-failover/stack-hook'
 # The VRRP profile each node runs, as the keepalived role publishes it
 # (pair.yml's pair_vrrp_profile_file): tools read it, never keepalived.conf.
 PROFILE_FILE = '/etc/netsocs-failover/vrrp.json'
+STACK_JSON = '/etc/netsocs-failover/stack.json'
 
 # A sample stands for at most this long (the drill's default): a node whose
 # namespace could not be read is no evidence of holding.
@@ -65,6 +66,8 @@ STALE_S = 1.0
 ACTIONS = {
     'stop-keepalived': ('node', 'stop_keepalived'),
     'start-keepalived': ('node', 'start_keepalived'),
+    'freeze-keepalived': ('node', 'freeze_keepalived'),
+    'resume-keepalived': ('node', 'resume_keepalived'),
     'kill-caddy': ('node', 'kill_caddy'),
     'kill-dockerd': ('node', 'kill_dockerd'),
     'kill-stack': ('node', 'kill_stack'),
@@ -76,9 +79,10 @@ ACTIONS = {
     'fix-health': ('lab', ['touch', '/run/netsocs-test-healthy']),
     'break-storage': ('lab', ['mount', '-o', 'remount,ro,bind', '/mnt/netsocs-nfs/media']),
     'fix-storage': ('lab', ['mount', '-o', 'remount,rw,bind', '/mnt/netsocs-nfs/media']),
-    # The planned switchover (switchover.yml): the taker starts its stack
-    # ahead, then the holder stops Keepalived; back: the returning node
-    # starts its stack ahead, then its Keepalived, and preempts.
+    # The planned switchover (switchover.yml): the holder stops Keepalived,
+    # whose unit hands the stack over (stop_first: one writer); back: the
+    # returning node starts its Keepalived and preempts. With the handover
+    # order overlap, the node taking over starts its stack ahead first.
     'switchover': ('switchover', 'stop_keepalived'),
     'switchover-back': ('switchover', 'start_keepalived'),
     'flap': ('flap', None),
@@ -184,6 +188,14 @@ PARTITIONS = {
     'witness-silent': {'node-a': [['OUTPUT', '-p', 'icmp', '-j', 'DROP']],
                        'node-b': [['OUTPUT', '-p', 'icmp', '-j', 'DROP']]},
 }
+
+
+def handover_order(container):
+    """The handover order the node's stack hook runs (its stack.json), as switchover.yml reads it."""
+    res = container.exec_run(['cat', STACK_JSON])
+    if res.exit_code != 0:
+        raise RuntimeError('%s on %s: %s' % (STACK_JSON, container.name, res.output.decode()))
+    return (json.loads(res.output.decode()).get('handover') or {}).get('order', 'stop_first')
 
 
 def published_profile(pid):
@@ -564,8 +576,8 @@ class Trial(object):
                                                                         project=self.args.project)
             self.run_in(container, steps)
         elif kind == 'switchover':
-            # the node that takes the VIP starts its stack first
-            self.run_in(self.client.containers.get(self.args.expect), [[STACK_HOOK, 'prestart']])
+            if handover_order(container) == 'overlap':  # the node that takes the VIP starts its stack first
+                self.run_in(self.client.containers.get(self.args.expect), [[STACK_HOOK, 'prestart']])
             self.run_in(container, drill.node_commands(command))
         elif kind == 'link':
             self.link(container, command)

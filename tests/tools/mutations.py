@@ -71,6 +71,8 @@ UNFREEZE = TRIALS['return after the freeze (docker unpause)']
 STORAGE = TRIALS["node-b's storage repaired, node-a's stack dead: take-over"]
 FAILBACK = TRIALS['failback after the hold-off (2)']
 FLAP = TRIALS['five quick fail/recover cycles']
+KEEPALIVED_HUNG = TRIALS['Keepalived hung on the MASTER (systemctl kill --signal=SIGSTOP keepalived)']
+KEEPALIVED_BACK = TRIALS['Keepalived resumed and the hold-off cleared (stack-hook clear-holdoff)']
 PROFILE = {'name': 'default', 'version': 3, 'advert_int': 0.2, 'unicast': False}
 
 
@@ -137,6 +139,7 @@ CHECKS = {
     'firewall': [['firewall.yml', {}]],
     'storage take-over trial': trials(STORAGE, FAILBACK),
     'flap trial': trials(FLAP),
+    'hung Keepalived trial': trials(KEEPALIVED_HUNG, KEEPALIVED_BACK),
     'whole stack': [['wholestack.yml', {}]],
     # The four guarded cases (the control case redeploys, and is left out).
     'partition matrix': [['partitions.yml', {'partition_control': False, 'verify_profile': PROFILE}]],
@@ -169,9 +172,16 @@ MUTATIONS = [
      'break': {'node-b': slow_compose('up', 12)}, 'fix': {'node-b': NO_SLOW_COMPOSE},
      'caught': r"'client_outage_s' not in _report\.over_bounds"},
     {'id': 'one-stack', 'check': 'graceful stop trial',
-     'broke': "node-a's stack stops 8 s late (docker compose stop delayed, the warm standby's): two stacks run",
-     'break': {'node-a': slow_compose('stop', 8)}, 'fix': {'node-a': NO_SLOW_COMPOSE},
+     'broke': "node-a hands over in the order overlap (stack.json): node-b's stack starts before node-a's stops",
+     'break': {'node-a': "cp -p {0} {ORIG}/stack.json && sed -i 's/\"order\": \"stop_first\"/\"order\": \"overlap\"/' {0}"
+                         " && grep -q '\"order\": \"overlap\"' {0}".format(STACK_JSON, ORIG='{ORIG}')},
+     'fix': {'node-a': 'mv {ORIG}/stack.json %s' % STACK_JSON},
      'caught': r"'dual_stack_longest_s' not in _report\.over_bounds"},
+    {'id': 'slow-stop', 'check': 'graceful stop trial',
+     'broke': "node-a's stack stops 8 s late (docker compose stop delayed, the warm standby's): the handover waits "
+              "for it, clients with it",
+     'break': {'node-a': slow_compose('stop', 8)}, 'fix': {'node-a': NO_SLOW_COMPOSE},
+     'caught': r"'(client_outage_s|vip_moved_s)' not in _report\.over_bounds"},
     {'id': 'profile', 'check': 'profile claim',
      'broke': "node-a's Keepalived runs 1 s adverts (a copy of keepalived.conf; the file and the published "
               "profile still say 0.2 s)",
@@ -250,6 +260,17 @@ MUTATIONS = [
                          "systemctl daemon-reload".format(KEEPALIVED_DROP_IN, ORIG='{ORIG}')},
      'fix': {'node-b': 'mv {ORIG}/netsocs.conf %s && systemctl daemon-reload' % KEEPALIVED_DROP_IN},
      'caught': r'Check that Keepalived stayed down'},
+    {'id': 'watchdog', 'check': 'hung Keepalived trial',
+     'broke': "node-a's Keepalived watchdog is off (stack.json): its responder claims the VIP while Keepalived "
+              "is hung, and it never fences it",
+     'break': {'node-a': "cp -p {0} {ORIG}/stack.json && sed -i 's/\"watchdog\": true/\"watchdog\": false/' {0} && "
+                         "grep -q '\"watchdog\": false' {0} && systemctl restart netsocs-guard-responder"
+                         .format(STACK_JSON, ORIG='{ORIG}')},
+     # The trial stops at its first failed check: Keepalived stays stopped.
+     'fix': {'node-a': 'mv {ORIG}/stack.json %s && systemctl restart netsocs-guard-responder && '
+                       'systemctl kill --signal=SIGCONT keepalived && %s clear-holdoff' % (STACK_JSON, STACK_HOOK)},
+     'caught': r"'(client_outage_s|vip_moved_s)' not in _report\.over_bounds|_report\.reached|_report\.stable"
+               r"|_report\.log"},
     # Last: node-b's log stays short of the lines this mutation dropped.
     {'id': 'journal', 'check': 'transition logs',
      'broke': "node-b's notify hook records the state but no longer logs the transition",

@@ -44,13 +44,41 @@ class Node(object):
 
     # ------------------------------------------------------------ the VIP
 
-    def is_master(self):
-        """The node's role is read, not remembered: MASTER exactly when it holds the VIP."""
+    def vip_entry(self):
+        """The VIP's entry on the node's interface ({'address', 'prefix', 'interface'}), or None."""
         args = ['ip', '-j', '-4', 'addr', 'show']
         if self.config['interface']:
             args += ['dev', self.config['interface']]
-        return _vip.find_vip(_vip.parse_ip_addr_json(self.run(args, timeout=10).stdout),
-                             self.config['vip']) is not None
+        return _vip.find_vip(_vip.parse_ip_addr_json(self.run(args, timeout=10).stdout), self.config['vip'])
+
+    def is_master(self):
+        """The node's role is read, not remembered: MASTER exactly when it holds the VIP."""
+        return self.vip_entry() is not None
+
+    def drop_vip(self):
+        """Take the VIP off the interface (a fenced Keepalived left it there): True when it was there."""
+        entry = self.vip_entry()
+        if entry is None:
+            return False
+        self.run(['ip', 'addr', 'del', '%s/%s' % (entry['address'], entry['prefix']), 'dev', entry['interface']],
+                 timeout=10)
+        return True
+
+    # ------------------------------------------------------------ Keepalived
+
+    def keepalived_pid(self):
+        """The main process of Keepalived's unit, or None when it does not run."""
+        res = self.run(['systemctl', 'show', '--property=MainPID', '--value', self.config['keepalived']['unit']],
+                       timeout=10, check=False)
+        try:
+            pid = int(res.stdout.strip() or 0)
+        except ValueError:
+            return None
+        return pid or None
+
+    def kill_keepalived(self):
+        """SIGKILL to every process of Keepalived's unit (a stopped one too)."""
+        self.run(['systemctl', 'kill', '--signal=SIGKILL', self.config['keepalived']['unit']], timeout=10, check=False)
 
     # ------------------------------------------------------------ the stack
 

@@ -15,7 +15,7 @@ the log says why), 2 not understood (usage).
     stack-hook health          Keepalived's track_script -> health.health
     stack-hook clear-holdoff   the operator -> health.clear_holdoff
     stack-hook guard           Keepalived's track_script (weight 0) -> guard.check
-    stack-hook respond         netsocs-guard-responder.service -> responder.respond
+    stack-hook respond         netsocs-guard-responder.service -> responder.respond, watchdog.watch
     stack-hook handover        Keepalived's ExecStop -> handover.handover
     stack-hook lease           netsocs-stack-lease.service -> lease.hold
 """
@@ -26,8 +26,10 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
 
-from . import guard, handover, health, lease, lifecycle, responder
+from . import guard, handover, health, lease, lifecycle, responder, watchdog
 from .adapter import Node
 from .config import HookError, load_config
 from .state import StackLock, State, log
@@ -50,11 +52,20 @@ def guard_check(node, state, config):
 
 def respond(node, state, config):
     """The guard's second path: tell the peer whether this node holds the
-    VIP, and take its stack over ahead when it hands over."""
-    responder.respond(config['guard']['port'], config['guard']['peers'],
-                      lambda: responder.status_reply(socket.gethostname(), node.is_master(),
-                                                     handover.vrrp_state(config)),
-                      handover=lambda: handover.grant_handover(node, state, config))
+    VIP (only while Keepalived makes progress: watchdog.py, which runs
+    alongside and fences a hung one), and take its stack over ahead when it
+    hands over."""
+    progress = watchdog.make_progress(config)
+    if progress is not None:
+        threading.Thread(target=watchdog.watch, args=(node, state, config, progress), daemon=True).start()
+
+    def answer():
+        alive = progress is None or progress.alive(time.monotonic())
+        return responder.status_reply(socket.gethostname(), alive and node.is_master(), handover.vrrp_state(config),
+                                      vrrp_alive=alive)
+
+    responder.respond(config['guard']['port'], config['guard']['peers'], answer,
+                      handover=lambda early: handover.grant_handover(node, state, config, early))
     return 0
 
 
@@ -90,7 +101,7 @@ DISPATCH = {
     'boot': lambda node, state, config, argv: lifecycle.boot(node, state, config),
     'clear-holdoff': lambda node, state, config, argv: health.clear_holdoff(state, config),
     'prestart': lambda node, state, config, argv: lifecycle.prestart(node, state, config),
-    'handover': lambda node, state, config, argv: handover.handover(node, config),
+    'handover': lambda node, state, config, argv: handover.handover(node, state, config),
 }
 
 

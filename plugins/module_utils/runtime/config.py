@@ -44,12 +44,18 @@ DEFAULTS = {
     'standby': 'warm',
     # A start begins with the critical containers (docker start), then the rest.
     'critical_first': True,
-    # A MASTER whose Keepalived is stopped on purpose has the peer prestart
-    # first (needs the guard's responder; never with the storage lease).
-    'handover': {'enabled': False, 'timeout': 20},
+    # A MASTER whose Keepalived is stopped on purpose hands the stack over
+    # (needs the guard's responder; never with the storage lease): order
+    # stop_first stops its stack, then the peer starts its (one writer);
+    # overlap has the peer start first (two stacks for the start's time).
+    'handover': {'enabled': False, 'timeout': 20, 'order': 'stop_first'},
     # The split-brain guard (guard.py): off unless the role renders it.
     'guard': {'enabled': False, 'witnesses': [], 'outranked': False, 'peers': [], 'port': 8007,
               'witness_deadline': 1, 'arp_deadline': 1, 'advert_window': 1.2, 'query_timeout': 1},
+    # Keepalived's watchdog (watchdog.py, in the responder): Keepalived's
+    # unit, the VRRP profile it runs (its advert interval sets the stall),
+    # and the seconds past the stall before the node fences it.
+    'keepalived': {'watchdog': False, 'unit': 'keepalived.service', 'profile_file': None, 'fence_delay': 0.5},
     # The storage lease (lease.py): only with a dedicated NFS host.
     'lease': {'enabled': False, 'file': None, 'unit': 'netsocs-stack-lease.service', 'wait': 15,
               'timeout': 5, 'interval': 1},

@@ -18,6 +18,10 @@ takes the stack down. The guard fails when
   holds the VIP, and this node is outranked (the node listed later in
   failover_nodes yields). The node that ranks first keeps the VIP and
   re-announces it by gratuitous ARP;
+* (not a failure) another host answers ARP for the VIP, no advert from the
+  peer is heard, and the peer does not claim the VIP (it does not answer,
+  or its Keepalived is hung: watchdog.py): this node keeps the VIP and
+  re-announces it, whatever its rank;
 * it yielded before and no condition to lift the yield holds yet: a VRRP
   advert from the peer is heard again (VRRP decides again), nobody else
   answers ARP for the VIP any more, or the peer no longer answers the status
@@ -101,9 +105,13 @@ def decide(isolated, holds_vip, other_holders, yielded, adverts_heard, peer_hold
             return False, True, ('split brain: the peer (%s) also holds the VIP and answers, but no VRRP '
                                  'advert from it is heard; yielding to the higher-ranked node'
                                  % ', '.join(other_holders)), False
-        # Adverts flow (a VRRP hand-over in progress, which VRRP resolves), or
-        # the other holder does not answer the status query (a hung node, or
-        # not the peer): keep serving.
+        if adverts_heard is False and peer_holds is False:
+            # No advert, and the other holder does not claim the VIP: a hung
+            # node (frozen, or its Keepalived hung: its kernel still answers
+            # ARP) or not the peer. Keep serving, and win the clients back.
+            return True, False, ('hung holder: %s answers ARP for the VIP but sends no advert and does not '
+                                 'claim it; keeping it and re-announcing it' % ', '.join(other_holders)), True
+        # Adverts flow: a VRRP hand-over in progress, which VRRP resolves.
     return True, False, 'ok', False
 
 

@@ -20,7 +20,7 @@ import time
 
 from . import compose as _compose
 from .config import HookError
-from .lifecycle import prestarted, schedule_sync
+from .lifecycle import handing_over, prestarted, schedule_sync
 from .state import StackLock, log
 
 # Seconds between two looks at the whole stack while every service ran at the
@@ -61,6 +61,10 @@ def health(node, state, config, now=None):
     if problem:
         return False, 'shared storage broken (%s)' % problem
     if node.is_master():
+        if handing_over(state.read(), config, now):
+            # Its stack stopped first for a handover (stop_first): Keepalived
+            # stops next; a restart in place would make a second writer.
+            return True, 'MASTER handing over: the stack stopped first, Keepalived stops next'
         promoted = promotion_started(state, now)
         since = now - promoted
         # The grace period excuses a stack still starting: it ends early once

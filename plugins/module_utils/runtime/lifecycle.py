@@ -50,9 +50,19 @@ def plan(role, last_role, containers, min_containers, standby='cold'):
     return wanted, 'none' if action == 'create' else action
 
 
+def handing_over(recorded, config, now):
+    """A MASTER stopped its stack for a handover (stop_first) this recently:
+    Keepalived is about to stop, the stack is meant to be down (a promotion
+    ends it: trigger MASTER clears the mark)."""
+    at = float(recorded.get('handover_at') or 0)
+    return bool(at) and 0 <= now - at < config['handover']['timeout'] + 10
+
+
 def start_blocked(node, state, config):
-    """Why a MASTER must not start its stack now (the split-brain guard, the
-    storage lease), or None."""
+    """Why a MASTER must not start its stack now (a handover of its own in
+    progress, the split-brain guard, the storage lease), or None."""
+    if handing_over(state.read(), config, time.time()):
+        return 'it is handing the stack over (stopped first, Keepalived stops next)'
     if config['guard']['enabled']:
         if (state.read().get('guard') or {}).get('yielded'):
             return 'the guard yielded to another holder of the VIP'
@@ -76,11 +86,12 @@ def prestarted(state, config, now=None, recorded=None):
     return bool(at) and abs(now - at) < config['prestart_window']
 
 
-def act(node, config, wanted, action, before):
+def act(node, config, wanted, action, before, serving=None):
     """Run the compose action and check that the project reached `wanted`
     (the containers after, or HookError). A start begins with the critical
     containers a warm standby kept (`docker start`, the front door serves
-    sooner); `docker compose up` then starts the rest, in order."""
+    sooner; serving() is called once they all run); `docker compose up` then
+    starts the rest, in order."""
     started_first = []  # their neighbour entries are set already
     if action == 'up' and config['critical_first']:
         first = _compose.first_to_start(config['critical_containers'], before)
@@ -95,6 +106,8 @@ def act(node, config, wanted, action, before):
             log(config['log_file'], 'critical container(s) %s started first%s%s' % (
                 ', '.join(first), ' (neighbours set: %s)' % ', '.join(announced) if announced else '',
                 '; failed, docker compose up follows: ' + ', '.join(failed) if failed else ''))
+            if serving and not failed and len(first) == len(config['critical_containers']):
+                serving()
     if action != 'none':
         node.compose(_compose.compose_args(action, config['command_timeout']))
     after = node.containers()
@@ -127,7 +140,7 @@ def apply_role(node, state, config, role):
            'nothing to do' if action == 'none' else 'docker compose ' + action,
            ' (started ahead: a switchover or a handover)' if ahead else ''))
     if role == 'master' and last != 'master':
-        state.update(promoted_at=time.time(), prestarted_at=0)
+        state.update(promoted_at=time.time(), prestarted_at=0, handover_at=0)
     after = act(node, config, wanted, action, before)
     if wanted in ('stopped', 'standby') and config['lease']['enabled']:
         # The stack is down: the other node may take the storage now.
@@ -139,11 +152,12 @@ def apply_role(node, state, config, role):
         _compose.running_count(after)))
 
 
-def prestart(node, state, config, why='a planned switchover'):
+def prestart(node, state, config, why='a planned switchover', serving=None):
     """Start the stack on a BACKUP about to take over (`why`). Refused where
     the guard or the lease would refuse a promotion. The promotion that
     follows keeps the stack (no restart); if none follows within
-    prestart_window, the health check has a sync take it down."""
+    prestart_window, the health check has a sync take it down. serving():
+    called once the critical containers run (act)."""
     with StackLock(config['state_dir'], config['lock_timeout']):
         if node.is_master():
             log(config['log_file'], 'prestart: this node holds the VIP already: nothing to do')
@@ -156,7 +170,7 @@ def prestart(node, state, config, why='a planned switchover'):
         action = _compose.decide('running', before, config['min_containers'])
         log(config['log_file'], 'prestart: starting the stack ahead of %s (%s), for %ss'
             % (why, 'docker compose ' + action if action != 'none' else 'already running', config['prestart_window']))
-        after = act(node, config, 'running', action, before)
+        after = act(node, config, 'running', action, before, serving)
         log(config['log_file'], 'prestart: stack running, %d container(s)' % _compose.running_count(after))
 
 
@@ -185,8 +199,9 @@ def trigger(config, state, vrrp_state, run=subprocess.run):
     values = {'vrrp_state': vrrp_state, 'vrrp_state_at': now}
     if vrrp_state == 'MASTER':
         # The health check's grace period counts from the transition itself,
-        # not from when a queued sync gets the lock.
-        values['promoted_at'] = now
+        # not from when a queued sync gets the lock; a handover this node
+        # began before (its stack stopped first) is over.
+        values.update(promoted_at=now, handover_at=0)
     state.update(**values)
     schedule_sync(config, 'after VRRP %s' % vrrp_state, run)
 

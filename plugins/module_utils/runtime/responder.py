@@ -7,8 +7,9 @@ Each node runs a responder (`stack-hook respond`, netsocs-guard-responder.servic
 that answers its peer's status query (does this node hold the VIP?) and
 grants a handover: a MASTER whose Keepalived is being stopped on purpose asks
 its peer to start the stack first (handover.py decides). A node whose user
-space is frozen still answers ARP from its kernel, but not this query: that is
-what tells a live peer that lost VRRP from a hung one.
+space is frozen still answers ARP from its kernel, but not this query; a node
+whose Keepalived alone is hung answers that it does not hold the VIP
+(watchdog.py): that is what tells a live peer that lost VRRP from a hung one.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ import threading
 import time
 
 
-def status_reply(node, holds_vip, vrrp_state):
-    """The status query's answer, as bytes."""
-    return json.dumps({'node': node, 'holds_vip': bool(holds_vip), 'vrrp': vrrp_state}).encode()
+def status_reply(node, holds_vip, vrrp_state, vrrp_alive=True):
+    """The status query's answer, as bytes. holds_vip: the VIP is on this
+    node's interface AND its Keepalived makes progress (watchdog.py): a
+    hung Keepalived's VIP is nobody's."""
+    return json.dumps({'node': node, 'holds_vip': bool(holds_vip), 'vrrp': vrrp_state,
+                       'vrrp_alive': bool(vrrp_alive)}).encode()
 
 
 def query_peer(peers, port, timeout, tries=2):
@@ -75,19 +79,28 @@ HANDOVER = b'handover?'
 def respond(port, peers, answer, handover=None, sock=None):
     """Serve the peers, forever. A status query gets `answer()` (bytes). A
     handover request (HANDOVER, when `handover` is given) is acknowledged at
-    once; `handover()` then runs in its own thread, one at a time (a repeated
-    request is only acknowledged), and its (ready, reason) is sent as a
-    second answer, while status queries go on being answered."""
+    once; `handover(early)` then runs in its own thread, one at a time (a
+    repeated request is only acknowledged), and its (ready, reason) is sent
+    as a second answer, while status queries go on being answered. It may
+    answer sooner by calling early(ready, reason) (the front door serves,
+    the rest of the stack still starting): one answer only."""
     sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(('0.0.0.0', port))
     busy = threading.Lock()
 
     def serve(to):
+        answered = []
+
+        def reply(ready, reason):
+            if not answered:
+                answered.append(ready)
+                sock.sendto(json.dumps({'handover': 'ready' if ready else 'refused', 'reason': reason}).encode(), to)
+
         try:
-            ready, reason = handover()
+            ready, reason = handover(reply)
         finally:
             busy.release()
-        sock.sendto(json.dumps({'handover': 'ready' if ready else 'refused', 'reason': reason}).encode(), to)
+        reply(ready, reason)
 
     while True:
         query, source = sock.recvfrom(512)

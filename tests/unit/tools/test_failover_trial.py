@@ -282,7 +282,12 @@ def test_the_repository_s_promises_hold_what_the_docs_promise():
     # the issue's figures for the default profile, at most
     assert default['freeze']['vip_s'] <= 1.0 and default['freeze']['outage_s'] <= 2.0
     assert default['link-down']['vip_s'] <= 1.0 and default['link-down']['outage_s'] <= 2.0
-    assert default['graceful-stop']['outage_s'] <= 1.0 and default['preempt-back']['outage_s'] <= 1.5
+    assert default['preempt-back']['outage_s'] <= 1.5
+    # issue 28: a planned stop hands over one writer at a time, clients wait 1.5 s at most;
+    # a hung Keepalived is a clean failover (within the hard-loss bound)
+    assert default['graceful-stop']['outage_s'] <= 1.5 and default['graceful-stop']['dual_stack_s'] == 0.0
+    assert default['keepalived-frozen']['outage_s'] <= default['freeze']['outage_s']
+    assert default['witness-silent']['outage_s'] == 0.0
     assert default['restart-in-place']['outage_s'] <= 2.0 and default['handed-over']['outage_s'] <= 4.0
     partition = default['partition']
     assert max(partition[k] for k in ('dual_vip_s', 'dual_stack_s', 'dual_writer_s', 'outage_s')) <= 3.0

@@ -56,8 +56,12 @@ def test_parse_arping():
                                    adverts_heard=True, peer_holds=True, outranked=True), (True, False, 'heard again', False)),
     # a hung peer: its kernel answers ARP for the VIP, its user space neither
     # sends adverts nor answers the status query: keep serving, never yield to it
+    # (it also tells the clients again where the VIP is: they may ask ARP, and the hung node's kernel answers)
     ('frozen peer', dict(isolated=None, holds_vip=True, other_holders=[PEER], yielded=False,
-                         adverts_heard=False, peer_holds=False, outranked=True), (True, False, 'ok', False)),
+                         adverts_heard=False, peer_holds=False, outranked=True), (True, False, 'hung holder', True)),
+    ('frozen peer, first rank', dict(isolated=None, holds_vip=True, other_holders=[PEER], yielded=False,
+                                     adverts_heard=False, peer_holds=False, outranked=False),
+     (True, False, 're-announcing', True)),
     ('yielded, peer hung', dict(isolated=None, holds_vip=False, other_holders=[PEER], yielded=True,
                                 adverts_heard=False, peer_holds=False, outranked=True),
      (True, False, 'no longer answers', False)),
@@ -302,7 +306,7 @@ def test_a_handover_is_acknowledged_then_answered_while_status_queries_go_on():
     import threading
     release, calls = threading.Event(), []
 
-    def handover():
+    def handover(_early):
         calls.append(1)
         release.wait(5)
         return True, 'stack running'
@@ -320,8 +324,22 @@ def test_a_handover_is_acknowledged_then_answered_while_status_queries_go_on():
     assert result == [(True, '127.0.0.1: stack running')] and calls == [1]
 
 
+def test_an_early_answer_is_the_one_answer():
+    import threading
+    release = threading.Event()
+
+    def handover(early):
+        early(True, 'the critical containers run')
+        release.wait(5)  # the rest of the stack still starting
+        return True, 'stack running'
+
+    port = _responder(handover)
+    assert responder.request_handover(['127.0.0.1'], port, 1, 5) == (True, '127.0.0.1: the critical containers run')
+    release.set()
+
+
 def test_a_refused_handover_says_why():
-    port = _responder(lambda: (False, 'not BACKUP (Keepalived reports FAULT)'))
+    port = _responder(lambda _early: (False, 'not BACKUP (Keepalived reports FAULT)'))
     assert responder.request_handover(['127.0.0.1'], port, 1, 5) == (False, '127.0.0.1: not BACKUP (Keepalived reports FAULT)')
 
 
@@ -335,6 +353,6 @@ def test_no_responder_no_handover_and_no_long_wait():
 
 def test_a_peer_that_acknowledges_but_never_answers_is_waited_for_the_timeout_only():
     import threading
-    port = _responder(lambda: (threading.Event().wait(3), (True, 'late'))[1])
+    port = _responder(lambda _early: (threading.Event().wait(3), (True, 'late'))[1])
     ready, why = responder.request_handover(['127.0.0.1'], port, 1, 0.5)
     assert ready is False and why == '127.0.0.1 acknowledged but gave no answer within 0.5s'

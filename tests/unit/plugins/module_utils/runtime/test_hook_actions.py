@@ -716,7 +716,7 @@ def test_the_grace_period_ends_once_the_stack_was_healthy(config, state):
 
 @pytest.fixture
 def handing(guarded):
-    return dict(guarded, handover={'enabled': True, 'timeout': 20})
+    return dict(guarded, handover={'enabled': True, 'timeout': 20, 'order': 'overlap'})
 
 
 def test_a_stopping_master_asks_the_peer_and_logs_its_answer(handing):
@@ -726,13 +726,13 @@ def test_a_stopping_master_asks_the_peer_and_logs_its_answer(handing):
         asked.append((peers, port, ack_timeout, timeout))
         return True, '10.0.0.11: stack running'
 
-    assert handover.handover(FakeNode([True]), handing, request=request) is True
+    assert handover.handover(FakeNode([True]), files.State(handing['state_dir']), handing, request=request) is True
     assert asked == [(['10.0.0.11'], 8007, 1, 20)]
     assert 'after 0.0 s the peer runs the stack (10.0.0.11: stack running)' in pathlib.Path(handing['log_file']).read_text()
 
 
 @pytest.mark.parametrize('change, master, why', [
-    ({'handover': {'enabled': False, 'timeout': 20}}, True, 'handover is off'),
+    ({'handover': {'enabled': False, 'timeout': 20, 'order': 'stop_first'}}, True, 'handover is off'),
     ({'guard': {'enabled': False}}, True, 'the guard, and so its responder, is off'),
     ({'lease': {'enabled': True}}, True, 'the storage lease allows one stack at a time'),
     ({}, False, None),  # a BACKUP being stopped has nothing to hand over
@@ -740,13 +740,51 @@ def test_a_stopping_master_asks_the_peer_and_logs_its_answer(handing):
 def test_no_handover_asked(handing, change, master, why):
     def request(*_args):
         raise AssertionError('the peer must not be asked')
-    assert handover.handover(FakeNode([master]), dict(handing, **change), request=request) is False
+    assert handover.handover(FakeNode([master]), files.State(handing['state_dir']), dict(handing, **change), request=request) is False
     log = pathlib.Path(handing['log_file'])
     assert (why in log.read_text()) if why else not log.exists()
 
 
+def test_stop_first_stops_the_stack_here_before_the_peer_is_asked(handing, state):
+    # one writer: the giver's stack is down when the peer is asked to start its
+    node = FakeNode([True], RUNNING)
+    seen = []
+
+    def request(*_args):
+        seen.append([c['state'] for c in node.containers()])
+        return True, '10.0.0.11: stack running'
+
+    config = dict(handing, handover=dict(handing['handover'], order='stop_first'))
+    assert handover.handover(node, state, config, request=request) is True
+    assert node.actions == ['down'] and seen == [[]]
+    log = pathlib.Path(handing['log_file']).read_text()
+    assert log.index('stopping the stack here first (one writer)') < log.index('the peer runs the stack')
+    # until Keepalived has stopped, the health check leaves the stack down (no restart in place)
+    now = state.read()['handover_at'] + 1
+    assert health.health(node, state, config, now=now) == (
+        True, 'MASTER handing over: the stack stopped first, Keepalived stops next')
+    assert node.actions == ['down']
+    # a promotion's sync that runs meanwhile (Keepalived became MASTER just
+    # before it was stopped) keeps the stack down
+    lifecycle.sync(node, state, config)
+    assert node.actions == ['down']
+    assert 'node is MASTER but it is handing the stack over' in pathlib.Path(handing['log_file']).read_text()
+    # a later promotion ends the handover
+    lifecycle.trigger(config, state, 'MASTER', run=lambda *a, **k: Done())
+    assert not lifecycle.handing_over(state.read(), config, now)
+    lifecycle.sync(node, state, config)
+    assert node.actions == ['down', 'up']
+
+
+def test_overlap_asks_the_peer_with_the_stack_running_here(handing, state):
+    node = FakeNode([True], RUNNING)
+    assert handover.handover(node, state, handing, request=lambda *_a: (True, 'ok')) is True
+    assert node.actions == []
+
+
 def test_a_peer_that_does_not_start_leaves_the_stop_to_go_on(handing):
-    ready = handover.handover(FakeNode([True]), handing, request=lambda *_a: (False, 'no peer acknowledged within 1s'))
+    ready = handover.handover(FakeNode([True]), files.State(handing['state_dir']), handing,
+                              request=lambda *_a: (False, 'no peer acknowledged within 1s'))
     assert ready is False
     assert 'the peer has not started its stack (it starts it once promoted)' in pathlib.Path(handing['log_file']).read_text()
 
@@ -764,6 +802,19 @@ def test_the_backup_grants_a_handover_with_a_prestart_the_promotion_keeps(handin
     assert "ahead of the peer's graceful stop (handover)" in pathlib.Path(handing['log_file']).read_text()
     node.vip_answers = [True]
     assert lifecycle.sync(node, state, handing) == 'master' and node.actions == ['up']
+
+
+def test_a_warm_taker_answers_ready_once_its_critical_containers_run(handing, state):
+    write_vrrp(handing, 'BACKUP')
+    node = FakeNode([False], [dict(c, state='exited') for c in RUNNING])
+    early = []
+    config = dict(handing, standby='warm')
+    assert handover.grant_handover(node, state, config, early=lambda *a: early.append((a, list(node.actions)))) == (
+        True, 'stack running')
+    # after the critical containers' `docker start`, before `docker compose up`
+    assert early == [((True, 'the critical containers run, the rest is starting'),
+                      ['start netsocs-caddy', 'start traefik'])]
+    assert node.actions[-1] == 'up'
 
 
 @pytest.mark.parametrize('vrrp_state, isolated, expected', [
