@@ -216,6 +216,12 @@ NODE_COMMANDS = {
     # fences it; then resumed, and the failback hold-off the fence set lifted.
     'freeze_keepalived': [['systemctl', 'kill', '--signal=SIGSTOP', 'keepalived']],
     'resume_keepalived': [['systemctl', 'kill', '--signal=SIGCONT', 'keepalived'], ['{stack_hook}', 'clear-holdoff']],
+    # The Docker daemon hung (its main process stopped; the containers run
+    # on): the health check fails, the VIP moves, the demotion kills the
+    # containers without the daemon. Then resumed, and the hold-off lifted.
+    'freeze_dockerd': [['systemctl', 'kill', '--kill-whom=main', '--signal=SIGSTOP', 'docker.service']],
+    'resume_dockerd': [['systemctl', 'kill', '--kill-whom=main', '--signal=SIGCONT', 'docker.service'],
+                       ['{stack_hook}', 'clear-holdoff']],
     'stack_down': [['docker', 'compose', '--project-directory', '{project_dir}', 'down']],
     # The node's own stack failed and was fixed: lift the failback hold-off.
     'clear_holdoff': [['{stack_hook}', 'clear-holdoff']],

@@ -68,6 +68,8 @@ ACTIONS = {
     'start-keepalived': ('node', 'start_keepalived'),
     'freeze-keepalived': ('node', 'freeze_keepalived'),
     'resume-keepalived': ('node', 'resume_keepalived'),
+    'freeze-dockerd': ('node', 'freeze_dockerd'),
+    'resume-dockerd': ('node', 'resume_dockerd'),
     'kill-caddy': ('node', 'kill_caddy'),
     'kill-dockerd': ('node', 'kill_dockerd'),
     'kill-stack': ('node', 'kill_stack'),
@@ -188,6 +190,32 @@ PARTITIONS = {
     'witness-silent': {'node-a': [['OUTPUT', '-p', 'icmp', '-j', 'DROP']],
                        'node-b': [['OUTPUT', '-p', 'icmp', '-j', 'DROP']]},
 }
+
+
+def running_without_engine(root, project):
+    """How many containers of `project` run in the node whose file system is
+    `root`, without asking its engine (a hung daemon): the engine's records
+    (config.v2.json) that say running, whose first process is alive in the
+    node and in that container's cgroup. None when the records cannot be read."""
+    base = '%s/var/lib/docker/containers' % root
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        return None
+    count = 0
+    for entry in entries:
+        try:
+            with open('%s/%s/config.v2.json' % (base, entry), encoding='utf-8') as handle:
+                record = json.load(handle)
+            labels = (record.get('Config') or {}).get('Labels') or {}
+            state = record.get('State') or {}
+            if labels.get('com.docker.compose.project') != project or not state.get('Running'):
+                continue
+            with open('%s/proc/%d/cgroup' % (root, int(state.get('Pid') or 0)), encoding='utf-8') as handle:
+                count += record.get('ID', '-') in handle.read()
+        except (OSError, ValueError):
+            continue
+    return count
 
 
 def handover_order(container):
@@ -524,8 +552,8 @@ class Trial(object):
                 # lists, and fails when one is removed in between.
                 result[name] = len(engine.api.containers(
                     filters={'label': 'com.docker.compose.project=%s' % self.args.project}))
-            except Exception:  # the engine is unreachable: unknown, never "not running"
-                result[name] = None
+            except Exception:  # the engine does not answer (hung): read its records and the node's processes
+                result[name] = running_without_engine('/proc/%d/root' % pid, self.args.project)
         return result
 
     def probe_holders(self):

@@ -88,8 +88,49 @@ class Node(object):
     def containers(self):
         return _compose.parse_ps(self.compose(['ps', '--all', '--format', 'json']).stdout)
 
-    def docker_ok(self):
-        return self.run(['docker', 'info', '--format', '{{.ServerVersion}}'], timeout=10, check=False).returncode == 0
+    def docker_ok(self, timeout=None):
+        """The Docker daemon answers within `timeout` seconds (config docker_timeout)."""
+        try:
+            return self.run(['docker', 'info', '--format', '{{.ServerVersion}}'],
+                            timeout=timeout or self.config['docker_timeout'], check=False).returncode == 0
+        except HookError:  # timed out: a hung daemon
+            return False
+
+    def kill_without_docker(self, wait=2.0):
+        """The Docker daemon does not answer: SIGKILL the main process of every
+        running container of the project, found in the daemon's own records
+        (config.v2.json) and checked against /proc (its cgroup names the
+        container). Killing a container's first process ends its PID
+        namespace, every process in it. Returns the names killed."""
+        root = os.path.join(self.config['docker_root'], 'containers')
+        records = []
+        for entry in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+            try:
+                with open(os.path.join(root, entry, 'config.v2.json')) as handle:
+                    records.append(json.load(handle))
+            except (OSError, ValueError):
+                continue
+        killed = []
+        for name, pid, ident in project_processes(records, self.config['project_dir']):
+            try:
+                with open('/proc/%d/cgroup' % pid) as handle:
+                    if ident not in handle.read():
+                        continue  # not that container's process any more
+                os.kill(pid, 9)
+                killed.append((name, pid))
+            except OSError:
+                continue
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(os.path.exists('/proc/%d' % pid) for _name, pid in killed):
+            time.sleep(0.05)
+        return [name for name, _pid in killed]
+
+    def running_count(self):
+        """How many containers of the project run (`docker ps`, cheaper than `docker compose ps`)."""
+        res = self.run(['docker', 'ps', '--quiet', '--filter',
+                        'label=com.docker.compose.project.working_dir=%s' % self.config['project_dir']],
+                       timeout=self.config['docker_timeout'], check=False)
+        return len(res.stdout.split()) if res.returncode == 0 else 0
 
     def running(self, name):
         res = self.run(['docker', 'inspect', '--format', '{{.State.Running}}', name], timeout=10, check=False)
@@ -185,6 +226,19 @@ class Node(object):
 
     def drop_lease(self):
         self.run(['systemctl', 'stop', self.config['lease']['unit']], timeout=30, check=False)
+
+
+def project_processes(records, project_dir):
+    """(name, pid, id) of each running container of the Compose project in
+    `project_dir`, from the daemon's config.v2.json records."""
+    found = []
+    for record in records:
+        labels = (record.get('Config') or {}).get('Labels') or {}
+        state = record.get('State') or {}
+        if (labels.get('com.docker.compose.project.working_dir') == project_dir and state.get('Running')
+                and int(state.get('Pid') or 0) > 0 and record.get('ID')):
+            found.append(((record.get('Name') or '').lstrip('/'), int(state['Pid']), record['ID']))
+    return found
 
 
 def neighbour_entries(inspected, routes, is_bridge):

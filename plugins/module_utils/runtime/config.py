@@ -21,6 +21,12 @@ DEFAULTS = {
     'failback_holdoff_seconds': 120,
     'command_timeout': 120,
     'lock_timeout': 600,
+    # Seconds `docker info` may take before the daemon counts as hung (the
+    # health check; a demotion gives it `docker_stop_timeout`, then stops the
+    # containers without it), and where the daemon keeps its records.
+    'docker_timeout': 5,
+    'docker_stop_timeout': 3,
+    'docker_root': '/var/lib/docker',
     'storage_check': None,
     # Where Keepalived's notify hook records the VRRP state (the keepalived
     # role's keepalived_state_file); a stack.json from before 1.1 lacks it.

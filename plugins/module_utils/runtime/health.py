@@ -106,10 +106,27 @@ def health(node, state, config, now=None):
         log(config['log_file'], 'health: the stack started ahead of a switchover outlived its %ss on a BACKUP: '
             'scheduling a sync' % config['prestart_window'])
         schedule_sync(config, 'prestart window over')
+    elif not recorded.get('prestarted_at') and not node.is_master():
+        off_holder(node, state, config, now, recorded)
     failed_ago = now - float(recorded.get('master_failed_at') or 0)
     if failed_ago < config['failback_holdoff_seconds']:
         return False, 'BACKUP holding off failback: the stack failed here %.0fs ago' % failed_ago
     return True, 'BACKUP healthy (docker daemon answers)'
+
+
+def off_holder(node, state, config, now, recorded):
+    """A BACKUP never runs the stack: containers that run here (Docker's
+    restart policy once a hung daemon came back to the containers it was
+    killed around, or a start by hand) are taken down by a sync, at most one
+    scheduled every SERVICES_EVERY seconds."""
+    if 0 <= now - float(recorded.get('off_holder_sync_at') or 0) < SERVICES_EVERY:
+        return
+    running = node.running_count()
+    if running:
+        state.update(off_holder_sync_at=now)
+        log(config['log_file'], 'health: %d container(s) of the stack run on this BACKUP (a restart policy, a start '
+            'by hand): scheduling a sync' % running)
+        schedule_sync(config, 'stack running on a BACKUP')
 
 
 def whole_stack(node, state, config, now, notes):

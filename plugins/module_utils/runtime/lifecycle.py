@@ -122,6 +122,17 @@ def act(node, config, wanted, action, before, serving=None):
 
 def apply_role(node, state, config, role):
     last = state.read().get('role')
+    if role != 'master' and not node.docker_ok(config['docker_stop_timeout']):
+        # A stop that cannot happen through Docker is still a stop: the
+        # daemon is hung or gone, so its containers are killed without it.
+        killed = node.kill_without_docker()
+        log(config['log_file'], 'sync: node is %s, the Docker daemon does not answer within %ss: %s' % (
+            role.upper(), config['docker_stop_timeout'],
+            'killed without it: %s' % ', '.join(killed) if killed else 'no container of the stack runs'))
+        state.update(role=role)
+        if config['lease']['enabled']:
+            node.drop_lease()
+        return
     before = node.containers()
     blocked = start_blocked(node, state, config) if role == 'master' else None
     if blocked:

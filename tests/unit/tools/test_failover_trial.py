@@ -335,3 +335,22 @@ def test_a_promised_trial_holds_its_end_state_for_the_table_s_stable_time(tmp_pa
     assert trial.Trial(Client(), trial.arguments().parse_args(base)).args.settle == 2.0
     assert trial.Trial(Client(), trial.arguments().parse_args(
         base + ['--settle=3', '--promise=freeze', '--profile=fast', '--promises=%s' % table])).args.settle == 3.0
+
+
+def test_a_hung_engine_s_stack_is_read_from_its_records_and_the_node_s_processes(tmp_path):
+    def container(ident, project, running, pid, cgroup):
+        path = tmp_path / 'var/lib/docker/containers' / ident
+        path.mkdir(parents=True)
+        path.joinpath('config.v2.json').write_text(json.dumps({
+            'ID': ident, 'State': {'Running': running, 'Pid': pid},
+            'Config': {'Labels': {'com.docker.compose.project': project}}}))
+        if cgroup:
+            (tmp_path / 'proc' / str(pid)).mkdir(parents=True)
+            (tmp_path / 'proc' / str(pid) / 'cgroup').write_text('0::/docker/%s\n' % cgroup)
+    container('aaa1', 'netsocs', True, 10, 'aaa1')     # runs
+    container('bbb2', 'netsocs', True, 11, None)       # the record says running, the process is gone
+    container('ccc3', 'netsocs', True, 12, 'zzz9')     # the pid belongs to another process now
+    container('ddd4', 'other', True, 13, 'ddd4')       # another project
+    container('eee5', 'netsocs', False, 0, None)       # stopped
+    assert trial.running_without_engine(str(tmp_path), 'netsocs') == 1
+    assert trial.running_without_engine(str(tmp_path / 'nowhere'), 'netsocs') is None

@@ -61,8 +61,18 @@ class FakeNode(object):
         elif args[0] == 'stop':
             self.stack = [dict(c, state='exited') for c in self.stack]
 
-    def docker_ok(self):
+    def docker_ok(self, timeout=None):
+        self.asked.append('docker %s' % timeout) if timeout else None
         return self.docker
+
+    def running_count(self):
+        return sum(1 for c in self.stack if c['state'] == 'running')
+
+    def kill_without_docker(self):
+        killed = [c['name'] for c in self.stack if c['state'] == 'running']
+        self.actions.append('kill ' + ' '.join(killed))
+        self.stack = [dict(c, state='exited') for c in self.stack]
+        return killed
 
     def running(self, name):
         return name not in self.dead and any(c['name'] == name for c in self.stack)
@@ -174,6 +184,55 @@ def test_demotion_stops_and_checks_nothing_is_left(config, state):
     assert lifecycle.sync(node, state, config) == 'backup'
     assert node.actions == ['down'] and node.stack == []
     assert 'no container left' in pathlib.Path(config['log_file']).read_text()
+
+
+def test_a_demotion_with_a_hung_docker_daemon_kills_the_containers_without_it(config, state):
+    node = FakeNode([False], RUNNING, docker=False)
+    state.update(role='master')
+    assert lifecycle.sync(node, state, config) == 'backup'
+    assert node.actions == ['kill mediamtx netsocs-caddy traefik']
+    assert 'docker 3' in node.asked and state.read()['role'] == 'backup'
+    assert ('the Docker daemon does not answer within 3s: killed without it: mediamtx, netsocs-caddy, traefik'
+            in pathlib.Path(config['log_file']).read_text())
+
+
+def test_a_backup_that_runs_the_stack_has_a_sync_take_it_down(config, state, monkeypatch):
+    # the daemon came back and restarted the containers killed around it (their restart policy)
+    scheduled = []
+    monkeypatch.setattr(health, 'schedule_sync', lambda cfg, why: scheduled.append(why))
+    node = FakeNode([False], RUNNING)
+    assert health.health(node, state, config, now=1000.0)[0]
+    assert scheduled == ['stack running on a BACKUP']
+    assert '3 container(s) of the stack run on this BACKUP' in pathlib.Path(config['log_file']).read_text()
+    assert health.health(node, state, config, now=1001.0)[0] and len(scheduled) == 1  # one per 5 s at most
+    assert health.health(node, state, config, now=1006.0)[0] and len(scheduled) == 2
+    # a stack started ahead (a switchover, a handover) is left alone within its window
+    state.update(prestarted_at=1010.0)
+    assert health.health(node, state, config, now=1012.0)[0] and len(scheduled) == 2
+    # a BACKUP without the stack: nothing
+    state.update(prestarted_at=0)
+    assert health.health(FakeNode([False], []), state, config, now=1020.0)[0] and len(scheduled) == 2
+
+
+def test_a_promotion_with_a_hung_docker_daemon_is_an_error(config, state):
+    # nothing to kill on the way up: the start fails loudly (the health check moves the VIP on)
+    node = FakeNode([True], [], docker=False)
+
+    def hung(args, timeout=None):
+        raise settings.HookError('docker compose timed out')
+    node.compose = hung
+    with pytest.raises(settings.HookError):
+        lifecycle.sync(node, state, config)
+
+
+def test_project_processes_are_the_running_containers_of_the_project():
+    def record(name, running=True, pid=100, workdir='/opt/netsocs'):
+        return {'ID': name * 4, 'Name': '/' + name, 'State': {'Running': running, 'Pid': pid},
+                'Config': {'Labels': {'com.docker.compose.project.working_dir': workdir}}}
+    records = [record('caddy'), record('old', running=False, pid=0), record('other', workdir='/srv/other'),
+               record('traefik', pid=200), {'ID': 'x'}]
+    assert adapter.project_processes(records, '/opt/netsocs') == [
+        ('caddy', 100, 'caddycaddycaddycaddy'), ('traefik', 200, 'traefiktraefiktraefiktraefik')]
 
 
 def test_demotion_fails_loudly_when_containers_remain(config, state):

@@ -111,6 +111,9 @@ class Node(object):
     def is_master(self):
         return self.vip
 
+    def docker_ok(self, timeout=None):
+        return True
+
     def containers(self):
         return []
 
