@@ -182,11 +182,13 @@ vrrp_since:
 stack_health:
   description:
     - The stack hook's last health round on this node (O(stack_state_file)), V(null) when none was
-      recorded. C(ok) is what Keepalived's tracked check last got; C(reason) says why, for example
-      C(MASTER healthy) or C(MASTER degraded); C(at) is when (seconds since the epoch).
+      recorded. C(ok) is what Keepalived's tracked check last got; C(status) is C(healthy), C(degraded)
+      (the MASTER serves with a service of the stack down; healthy to Keepalived) or C(failed);
+      C(reason) says why; C(at) is when (seconds since the epoch).
   returned: always
   type: dict
-  sample: {ok: true, reason: "MASTER degraded: recorder not running (exited), brought back 1 of 3", at: 1764781200.5}
+  sample: {ok: true, status: degraded, reason: "MASTER degraded: recorder not running (exited), brought back 1 of 3",
+           at: 1764781200.5}
   version_added: 1.1.0
 degraded:
   description:
@@ -340,7 +342,11 @@ def stack_view(data):
         return None, False, {}
     last = data['last_health']
     health = {'ok': bool(last.get('ok')), 'reason': last.get('reason'), 'at': last.get('at')}
-    degraded = health['ok'] and str(health['reason'] or '').startswith('MASTER degraded')
+    if last.get('status') in ('healthy', 'degraded', 'failed'):
+        degraded = last['status'] == 'degraded'
+    else:  # a runtime before 1.2 records no status: its reason says it
+        degraded = health['ok'] and str(health['reason'] or '').startswith('MASTER degraded')
+    health['status'] = last.get('status') or ('degraded' if degraded else 'healthy' if health['ok'] else 'failed')
     down = data.get('services_down') if degraded and isinstance(data.get('services_down'), dict) else {}
     return health, degraded, down
 

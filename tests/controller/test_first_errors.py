@@ -77,3 +77,15 @@ def test_a_compose_file_that_cannot_be_read(tmp_path, content, reason):
     assert_stopped_on_the_controller(rc, out)
     assert "docker_stack_compose_file (NETSOCS_COMPOSE_FILE) is '%s'" % path in out
     assert reason in out
+
+
+def test_a_controller_without_a_route_to_the_vip_is_refused_before_any_connection(tmp_path):
+    # The controller's kernel has no route to the VIP (a management network):
+    # `ip route get` answers as iproute2 does then.
+    fake = tmp_path / 'ip'
+    fake.write_text('#!/bin/sh\necho "RTNETLINK answers: Network is unreachable" >&2\nexit 2\n')
+    fake.chmod(0o755)
+    rc, out = run_site(PATH='%s:%s' % (tmp_path, os.environ['PATH']))
+    assert_stopped_on_the_controller(rc, out)
+    assert 'This controller has no route to the VIP 192.0.2.100 (RTNETLINK answers: Network is unreachable)' in out
+    assert 'failover_controller_checks: false' in out

@@ -37,6 +37,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
+import http.client
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,7 +191,17 @@ PARTITIONS = {
     # still hear each other (VRRP, the guard's second path).
     'witness-silent': {'node-a': [['OUTPUT', '-p', 'icmp', '-j', 'DROP']],
                        'node-b': [['OUTPUT', '-p', 'icmp', '-j', 'DROP']]},
+    # The gateway (the default witness) drops ICMP, and node-a (the MASTER)
+    # is frozen whole for the hold: node-b hears no advert and no answer on
+    # the second path, but the peer's address, its other witness, still
+    # answers ICMP from node-a's kernel: node-b is connected, and takes over.
+    'gateway-silent-freeze': {'node-a': [['OUTPUT', '-p', 'icmp', '-d', '{gateway}', '-j', 'DROP']],
+                              'node-b': [['OUTPUT', '-p', 'icmp', '-d', '{gateway}', '-j', 'DROP']]},
 }
+# Cases that also freeze a node for the hold (thawed first when healing).
+PARTITION_FREEZES = {'gateway-silent-freeze': 'node-a'}
+# The node each case cuts off (its VIP and stack during the cut are reported).
+PARTITION_ISOLATES = {'isolate-a': 'node-a', 'isolate-b': 'node-b'}
 
 
 def running_without_engine(root, project):
@@ -314,6 +326,44 @@ def read_tokens(text):
             except ValueError:
                 continue
     return tokens
+
+
+# A write waits this long for its acknowledgement (the writer syncs the file first).
+WRITE_TIMEOUT_S = 1.0
+
+
+def stored_writes(text):
+    """{seq: node} of the writer's lines "<seq> <node>" (a line cut short is skipped)."""
+    stored = {}
+    for line in (text or '').splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].isdigit():
+            stored[int(parts[0])] = parts[1]
+    return stored
+
+
+def check_writes(acked, stored):
+    """Every acknowledged write ({'seq', 'node'}) stored, by the node that acknowledged it."""
+    lost = [a['seq'] for a in acked if stored.get(a['seq']) != a['node']]
+    by_node = {}
+    for write in acked:
+        by_node[write['node']] = by_node.get(write['node'], 0) + 1
+    return {'acked': len(acked), 'by_node': by_node, 'lost_count': len(lost), 'lost': lost[:10]}
+
+
+def uptime():
+    """The host's uptime, the clock the recorder's tokens carry (the nodes share the host's kernel)."""
+    with open('/proc/uptime', encoding='ascii') as handle:
+        return float(handle.read().split()[0])
+
+
+def trial_tokens(path, start, end):
+    """The recorder's tokens written between two uptimes, or None when the recording cannot be read."""
+    try:
+        with open(path, encoding='utf-8', errors='replace') as handle:
+            return [tok for tok in read_tokens(handle.read()) if start <= tok['t'] <= end]
+    except OSError:
+        return None
 
 
 # The stand-in recorder writes every 200 ms: a token stands for twice that.
@@ -479,6 +529,7 @@ class Trial(object):
         self.lock = threading.Lock()
         self.holder_samples = []
         self.requests = []
+        self.acked = []
         self.stop = threading.Event()
         self.t0 = None
         self.action_error = None
@@ -696,12 +747,51 @@ class Trial(object):
                         'log_tail': log.splitlines()}
                     return
 
+    def write_once(self, seq):
+        """One acknowledged write through the VIP: the stand-in's writer
+        answers `ok SEQ NODE` only once the line is on the shared storage."""
+        url = 'http://%s:%d/cgi-bin/write?seq=%d' % (self.args.vip, self.args.port, seq)
+        request = urllib.request.Request(url, data=b'', method='POST')
+        try:
+            with urllib.request.urlopen(request, timeout=WRITE_TIMEOUT_S) as answer:
+                words = answer.read(256).decode('utf-8', 'replace').split()
+        except (OSError, ValueError, http.client.HTTPException):
+            return
+        if len(words) == 3 and words[0] == 'ok' and words[1] == str(seq):
+            with self.lock:
+                self.acked.append({'seq': seq, 'node': words[2]})
+
+    def probe_writes(self):
+        """A write every interval, each in its own thread (as the GETs)."""
+        seq = int(time.time() * 1000)  # unique and rising across trials
+        in_flight = []
+        while not self.stop.is_set():
+            started = self.now()
+            seq += 1
+            thread = threading.Thread(target=self.write_once, args=(seq,), daemon=True)
+            thread.start()
+            in_flight = [t for t in in_flight if t.is_alive()] + [thread]
+            time.sleep(max(0.0, self.args.interval - (self.now() - started)))
+        for thread in in_flight:
+            thread.join(WRITE_TIMEOUT_S + 1)
+
+    def writes_report(self):
+        """Every acknowledged write must be on the shared storage: the report's `writes`."""
+        try:
+            with open(self.args.writes, encoding='utf-8', errors='replace') as handle:
+                stored = stored_writes(handle.read())
+        except OSError as exc:
+            return {'acked': len(self.acked), 'lost_count': None, 'error': str(exc)[:120]}
+        return check_writes(self.acked, stored)
+
     def start_probes(self):
-        """Start the clock, read where things stand, start both probes: (before, threads)."""
+        """Start the clock, read where things stand, start the probes: (before, threads)."""
         self.t0 = time.monotonic()
         before = {'served_by': self.request()['node'], 'holders': self.holders()}
         threads = [threading.Thread(target=self.probe_holders, daemon=True),
                    threading.Thread(target=self.probe_client, daemon=True)]
+        if self.args.writes:
+            threads.append(threading.Thread(target=self.probe_writes, daemon=True))
         for thread in threads:
             thread.start()
         return before, threads
@@ -731,10 +821,19 @@ class Trial(object):
         time.sleep(1.0)  # a baseline before the cut
         cut = self.now()
         self.iptables(rules, '-I')
+        frozen = PARTITION_FREEZES.get(self.args.partition)
         try:
+            if frozen:
+                with self.lock:
+                    self.frozen.add(frozen)
+                drill.freeze(frozen, frozen_file(frozen))
             time.sleep(self.args.hold)
         finally:
             healed = self.now()
+            if frozen:
+                drill.thaw(frozen, frozen_file(frozen))
+                with self.lock:
+                    self.frozen.discard(frozen)
             self.iptables(rules, '-D')
         deadline = healed + self.args.timeout
         while self.now() < deadline:
@@ -745,7 +844,7 @@ class Trial(object):
                 break
             time.sleep(0.2)
         self.stop_probes(threads)
-        isolated = {'isolate-a': 'node-a', 'isolate-b': 'node-b'}.get(self.args.partition)
+        isolated = PARTITION_ISOLATES.get(self.args.partition)
         report = analyse_partition(self.holder_samples, self.requests, self.args.expect, self.nodes,
                                    cut, healed, isolated)
         # VRRP transitions each node's notify hook counted during the case.
@@ -756,6 +855,8 @@ class Trial(object):
                 tokens = read_tokens(handle.read())
             report['dual_writer_longest_s'] = dual_writers(tokens, self.nodes)
             report['tokens'] = {n: sum(1 for tok in tokens if tok['node'] == n) for n in self.nodes}
+        if self.args.writes:
+            report['writes'] = self.writes_report()
         self.judge(report)
         report.update({'before': before, 'partition': self.args.partition, 'hold_s': self.args.hold,
                        'expect': self.args.expect, 'cut_s': round(cut, 2), 'healed_s': round(healed, 2),
@@ -783,6 +884,7 @@ class Trial(object):
         marks = self.log_marks()
         before, threads = self.start_probes()
         started = self.now()
+        written_from = uptime()
         self.act()
         acted = self.now()
         since = acted if before['served_by'] == self.args.expect else 0.0
@@ -810,6 +912,13 @@ class Trial(object):
         self.stop_probes(threads)
         report = analyse(self.holder_samples, self.requests, self.args.expect, self.nodes,
                          reached_at, settle_end, since, self.args.stack)
+        if self.args.tokens:
+            # What the stacks wrote to the shared recording during the trial: two writers at once?
+            written = trial_tokens(self.args.tokens, written_from, uptime())
+            report['dual_writer_longest_s'] = dual_writers(written, self.nodes) if written is not None else None
+            report['tokens'] = {n: sum(1 for tok in written or [] if tok['node'] == n) for n in self.nodes}
+        if self.args.writes:
+            report['writes'] = self.writes_report()
         logs = self.logs_since(marks)
         report.update({
             'before': before,
@@ -857,6 +966,8 @@ def arguments():
     parser.add_argument('--network', default='netsocs-failover-test', help='the nodes\' Docker network')
     parser.add_argument('--project', default='netsocs', help='the stack\'s Compose project')
     parser.add_argument('--tokens', help='the shared recording the stand-in recorder appends to')
+    parser.add_argument('--writes', help="the shared file the stand-in's writer appends acknowledged writes to: "
+                                         'a write through the VIP every interval, each acknowledged one checked there')
     return parser
 
 

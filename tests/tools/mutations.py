@@ -73,6 +73,10 @@ FAILBACK = TRIALS['failback after the hold-off (2)']
 FLAP = TRIALS['five quick fail/recover cycles']
 KEEPALIVED_HUNG = TRIALS['Keepalived hung on the MASTER (systemctl kill --signal=SIGSTOP keepalived)']
 KEEPALIVED_BACK = TRIALS['Keepalived resumed and the hold-off cleared (stack-hook clear-holdoff)']
+IN_PLACE = TRIALS['stack failure on the MASTER restarted in place (docker kill netsocs-caddy)']
+HANDED_OVER = TRIALS['stack failure again within the window (docker kill netsocs-caddy)']
+DOCKERD_HUNG = TRIALS['the Docker daemon hung on the MASTER (SIGSTOP to dockerd)']
+DOCKERD_BACK = TRIALS['the Docker daemon resumed and the hold-off cleared']
 PROFILE = {'name': 'default', 'version': 3, 'advert_int': 0.2, 'unicast': False}
 
 
@@ -121,6 +125,15 @@ NO_GUARD = ('cp -p {0} {ORIG}/stack-hook && printf \'#!/bin/sh\\ncase "$1" in gu
 # The guard's old rule: isolated as soon as no witness answers, whatever it
 # hears from the peer.
 RUNTIME_GUARD = '/usr/local/libexec/netsocs-failover/runtime/guard.py'
+RUNTIME_LIFECYCLE = '/usr/local/libexec/netsocs-failover/runtime/lifecycle.py'
+# A demotion whose Docker daemon does not answer kills nothing (the rule before 2026-12-03).
+# The guard never re-announces the VIP (its gratuitous ARP after a split brain).
+NO_ANNOUNCE = ("cp -p {0} {ORIG}/guard.py && sed -i 's/^        node.announce()$/        pass/' {0} && "
+               "! grep -q '^        node.announce()$' {0}").format(RUNTIME_GUARD, ORIG='{ORIG}')
+# The stand-in stack's writer (molecule/resources/prepare.yml).
+WRITER = '/srv/whoami/cgi-bin/write'
+NO_KILL = ("cp -p {0} {ORIG}/lifecycle.py && sed -i 's/killed = node.kill_without_docker()/killed = []/' {0} && "
+           "grep -q 'killed = \\[\\]' {0}").format(RUNTIME_LIFECYCLE, ORIG='{ORIG}')
 WITNESS_ONLY = ("cp -p {0} {ORIG}/guard.py && "
                 "sed -i \"s/if connectivity\\['witnesses'\\] or connectivity\\['peer'\\]:/if connectivity['witnesses']:/\" {0} && "
                 "grep -q \"if connectivity\\['witnesses'\\]:$\" {0}").format(RUNTIME_GUARD, ORIG='{ORIG}')
@@ -140,6 +153,8 @@ CHECKS = {
     'storage take-over trial': trials(STORAGE, FAILBACK),
     'flap trial': trials(FLAP),
     'hung Keepalived trial': trials(KEEPALIVED_HUNG, KEEPALIVED_BACK),
+    'hung Docker daemon trial': trials(DOCKERD_HUNG, DOCKERD_BACK),
+    'hand-over and failback trials': trials(IN_PLACE, HANDED_OVER, TRIALS['failback after the hold-off']),
     'whole stack': [['wholestack.yml', {}]],
     # The four guarded cases (the control case redeploys, and is left out).
     'partition matrix': [['partitions.yml', {'partition_control': False, 'verify_profile': PROFILE}]],
@@ -271,6 +286,36 @@ MUTATIONS = [
                        'systemctl kill --signal=SIGCONT keepalived && %s clear-holdoff' % (STACK_JSON, STACK_HOOK)},
      'caught': r"'(client_outage_s|vip_moved_s)' not in _report\.over_bounds|_report\.reached|_report\.stable"
                r"|_report\.log"},
+    {'id': 're-announce', 'check': 'partition matrix',
+     'broke': "node-a's guard never re-announces the VIP: after a split brain the clients stay with node-b's "
+              "gratuitous ARP, on a node that yielded",
+     'break': {'node-a': NO_ANNOUNCE},
+     'fix': {'node-a': 'mv {ORIG}/guard.py %s' % RUNTIME_GUARD},
+     'caught': r"'client_outage_s' not in _report\.over_bounds|_report\.final_holders"},
+    {'id': 'hold-off', 'check': 'hand-over and failback trials',
+     'broke': "node-a holds failback off for 0 s (stack.json): a node whose stack failed twice takes the VIP "
+              "straight back",
+     'break': {'node-a': "cp -p {0} {ORIG}/stack.json && sed -i 's/\"failback_holdoff_seconds\": [0-9]*/"
+                         "\"failback_holdoff_seconds\": 0/' {0} && grep -q '\"failback_holdoff_seconds\": 0' {0}"
+                         .format(STACK_JSON, ORIG='{ORIG}')},
+     'fix': {'node-a': 'mv {ORIG}/stack.json %s && %s clear-holdoff' % (STACK_JSON, STACK_HOOK)},
+     'caught': r"_report\.stable|_report\.reached|over_bounds"},
+    {'id': 'dropped-write', 'check': 'graceful stop trial',
+     'broke': "node-b's writer acknowledges a write without storing it: once node-b serves, acknowledged writes "
+              "are lost",
+     'break': {'node-b': "cp -p {0} {ORIG}/write && sed -i 's#>> /recordings/writes.log#>> /dev/null#' {0} && "
+                         "grep -q '>> /dev/null' {0}".format(WRITER, ORIG='{ORIG}')},
+     'fix': {'node-b': 'mv {ORIG}/write %s' % WRITER},
+     'caught': r'_report\.writes\.lost_count == 0'},
+    {'id': 'docker-kill', 'check': 'hung Docker daemon trial',
+     'broke': "node-a's demotion no longer stops the stack without the Docker daemon: a hung dockerd leaves its "
+              "containers serving beside node-b's",
+     'break': {'node-a': NO_KILL},
+     # The trial stops at its first failed check: dockerd stays stopped.
+     'fix': {'node-a': 'mv {ORIG}/lifecycle.py %s && systemctl kill --kill-whom=main --signal=SIGCONT docker.service'
+                       ' && %s clear-holdoff' % (RUNTIME_LIFECYCLE, STACK_HOOK)},
+     'caught': r"'(dual_stack_longest_s|stack_off_holder_longest_s)' not in _report\.over_bounds|_report\.reached"
+               r"|_report\.stable|_report\.log"},
     # Last: node-b's log stays short of the lines this mutation dropped.
     {'id': 'journal', 'check': 'transition logs',
      'broke': "node-b's notify hook records the state but no longer logs the transition",

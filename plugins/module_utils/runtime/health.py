@@ -28,6 +28,19 @@ from .state import StackLock, log
 SERVICES_EVERY = 5
 
 
+class Degraded(str):
+    """A healthy result's reason that says the MASTER serves degraded (a
+    service of the stack down): report_health records the status
+    `degraded` from its type, never from its wording."""
+
+
+def status_of(ok, reason):
+    """The recorded status of a health result: healthy, degraded or failed."""
+    if not ok:
+        return 'failed'
+    return 'degraded' if isinstance(reason, Degraded) else 'healthy'
+
+
 def promotion_started(state, now):
     """When this node's current MASTER term began, for the grace period.
 
@@ -150,8 +163,8 @@ def whole_stack(node, state, config, now, notes):
         why = 'brought back, not running yet'
     state.update(services_down=down, services_checked_at=now)  # for status.yml: which services, in which state
     if down:
-        return True, 'MASTER degraded: %s not running (%s)' % (
-            ', '.join('%s %s' % item for item in sorted(down.items())), why)
+        return True, Degraded('MASTER degraded: %s not running (%s)' % (
+            ', '.join('%s %s' % item for item in sorted(down.items())), why))
     return True, 'MASTER healthy' + (' (%s)' % '; '.join(notes) if notes else '')
 
 
@@ -234,8 +247,8 @@ def report_health(state, config, ok, reason, now=None):
     before = state.read().get('last_health') or {}
     if not ok or before.get('kind') != kind:
         log(config['health_log_file'], '%s %s' % ('OK' if ok else 'FAIL', reason))
-    state.update(last_health={'ok': ok, 'reason': reason, 'kind': kind, 'at': now,
-                              'since': before.get('since', now) if before.get('kind') == kind else now})
+    state.update(last_health={'ok': ok, 'status': status_of(ok, reason), 'reason': str(reason), 'kind': kind,
+                              'at': now, 'since': before.get('since', now) if before.get('kind') == kind else now})
 
 
 def clear_holdoff(state, config):

@@ -354,3 +354,23 @@ def test_a_hung_engine_s_stack_is_read_from_its_records_and_the_node_s_processes
     container('eee5', 'netsocs', False, 0, None)       # stopped
     assert trial.running_without_engine(str(tmp_path), 'netsocs') == 1
     assert trial.running_without_engine(str(tmp_path / 'nowhere'), 'netsocs') is None
+
+
+def test_a_trial_reads_the_tokens_written_in_its_window(tmp_path):
+    recording = tmp_path / 'tokens.log'
+    recording.write_text('node-a 100.0\nnode-a 100.2\nnode-b 100.3\nnode-b 10')
+    assert trial.trial_tokens(str(recording), 100.1, 100.25) == [{'node': 'node-a', 't': 100.2}]
+    assert trial.trial_tokens(str(tmp_path / 'none.log'), 0, 1) is None
+    # one writer, then the other: no overlap beyond a token's own span
+    assert trial.dual_writers(trial.read_tokens('node-a 1.0\nnode-a 1.2\nnode-b 2.0\nnode-b 2.2'), ['node-a', 'node-b']) == 0.0
+
+
+def test_every_acknowledged_write_must_be_stored_by_the_node_that_acknowledged_it():
+    stored = trial.stored_writes('101 node-a\n102 node-a\n103 node-b\n10')
+    assert stored == {101: 'node-a', 102: 'node-a', 103: 'node-b'}
+    acked = [{'seq': 101, 'node': 'node-a'}, {'seq': 103, 'node': 'node-b'}]
+    assert trial.check_writes(acked, stored) == {'acked': 2, 'by_node': {'node-a': 1, 'node-b': 1},
+                                                 'lost_count': 0, 'lost': []}
+    # acknowledged but not stored (or stored by another node): lost
+    lost = trial.check_writes(acked + [{'seq': 104, 'node': 'node-b'}, {'seq': 102, 'node': 'node-b'}], stored)
+    assert lost['lost_count'] == 2 and lost['lost'] == [104, 102]

@@ -166,7 +166,18 @@ def test_a_degraded_master_names_the_services_down(node, capsys):
     result = run(node, capsys)
     assert result['degraded'] is True and result['services_down'] == {'recorder': 'exited'}
     assert result['stack_health'] == {'ok': True, 'reason': 'MASTER degraded: recorder not running (exited)',
-                                      'at': 1764781200.5}
+                                      'at': 1764781200.5, 'status': 'degraded'}
+
+
+def test_degraded_is_the_recorded_status_not_the_wording(tmp_path):
+    path = tmp_path / 'stack-state.json'
+    path.write_text(json.dumps({'last_health': {'ok': True, 'status': 'degraded', 'reason': 'MASTER: 1 service down',
+                                                'at': 7.0}, 'services_down': {'mediamtx': 'exited'}}))
+    health, degraded, down = vip_status.stack_view(vip_status.read_json(str(path)))
+    assert degraded and down == {'mediamtx': 'exited'} and health['status'] == 'degraded'
+    path.write_text(json.dumps({'last_health': {'ok': True, 'status': 'healthy', 'reason': 'MASTER degraded: old words',
+                                                'at': 8.0}, 'services_down': {'mediamtx': 'exited'}}))
+    assert vip_status.stack_view(vip_status.read_json(str(path)))[1:] == (False, {})
 
 
 @pytest.mark.parametrize('text, health, degraded', [
@@ -175,10 +186,10 @@ def test_a_degraded_master_names_the_services_down(node, capsys):
     (json.dumps({'role': 'backup'}), None, False),
     # whole again: services down left from an earlier round are not reported
     (json.dumps({'last_health': {'ok': True, 'reason': 'MASTER healthy', 'at': 5.0}, 'services_down': {'recorder': 'exited'}}),
-     {'ok': True, 'reason': 'MASTER healthy', 'at': 5.0}, False),
+     {'ok': True, 'reason': 'MASTER healthy', 'at': 5.0, 'status': 'healthy'}, False),
     # a failed check is not "degraded": it moves the VIP
     (json.dumps({'last_health': {'ok': False, 'reason': 'MASTER: nothing answers on port 80', 'at': 6.0}}),
-     {'ok': False, 'reason': 'MASTER: nothing answers on port 80', 'at': 6.0}, False),
+     {'ok': False, 'reason': 'MASTER: nothing answers on port 80', 'at': 6.0, 'status': 'failed'}, False),
 ])
 def test_the_stack_view_without_a_degraded_round(text, health, degraded, tmp_path):
     path = tmp_path / 'stack-state.json'

@@ -353,8 +353,10 @@ def test_concurrent_state_changes_lose_nothing(state):
 def test_health_result_is_recorded_for_status(config, state):
     health.report_health(state, config, True, 'MASTER healthy', now=50.0)
     health.report_health(state, config, True, 'MASTER healthy', now=52.0)
-    assert state.read()['last_health'] == {'ok': True, 'reason': 'MASTER healthy', 'kind': 'MASTER healthy',
-                                           'at': 52.0, 'since': 50.0}
+    assert state.read()['last_health'] == {'ok': True, 'status': 'healthy', 'reason': 'MASTER healthy',
+                                           'kind': 'MASTER healthy', 'at': 52.0, 'since': 50.0}
+    health.report_health(state, config, True, health.Degraded('MASTER degraded: mediamtx exited not running'), now=53.0)
+    assert state.read()['last_health']['status'] == 'degraded' and state.read()['last_health']['ok'] is True
     health.report_health(state, config, False, 'docker daemon not answering', now=54.0)
     assert state.read()['last_health']['since'] == 54.0 and state.read()['last_health']['ok'] is False
 
@@ -969,6 +971,7 @@ def test_a_service_that_cannot_come_back_is_degraded_with_a_back_off(config, sta
     reasons = [health.health(node, state, whole(config), now=1000.0 + i) for i in range(6)]
     assert all(ok for ok, _reason in reasons)  # degraded keeps the VIP
     assert reasons[0][1] == 'MASTER degraded: recorder exited not running (brought back, not running yet)'
+    assert health.status_of(*reasons[0]) == 'degraded'
     assert reasons[5][1] == 'MASTER degraded: recorder exited not running (brought back 3 time(s) in the last 300s: waiting)'
     assert node.actions == ['up', 'up', 'up']  # no restart storm
     assert state.read()['services_down'] == {'recorder': 'exited'}  # what status.yml lists
