@@ -286,11 +286,19 @@ MUTATIONS = [
                        'systemctl kill --signal=SIGCONT keepalived && %s clear-holdoff' % (STACK_JSON, STACK_HOOK)},
      'caught': r"'(client_outage_s|vip_moved_s)' not in _report\.over_bounds|_report\.reached|_report\.stable"
                r"|_report\.log"},
+    # Keepalived's own GARP refresh (garp_master_refresh 1) re-announces the
+    # VIP every second as well: the guard's re-announce alone removed is not
+    # caught (2026-12-03), so the mutation removes both.
     {'id': 're-announce', 'check': 'partition matrix',
-     'broke': "node-a's guard never re-announces the VIP: after a split brain the clients stay with node-b's "
-              "gratuitous ARP, on a node that yielded",
-     'break': {'node-a': NO_ANNOUNCE},
-     'fix': {'node-a': 'mv {ORIG}/guard.py %s' % RUNTIME_GUARD},
+     'broke': "node-a re-announces the VIP neither from its guard nor by Keepalived's GARP refresh "
+              "(garp_master_refresh 0): after a split brain the clients stay with node-b's gratuitous ARP, on a "
+              "node that yielded",
+     'break': {'node-a': NO_ANNOUNCE + " && cp -p /etc/keepalived/keepalived.conf {ORIG}/keepalived.conf && "
+                                       "sed -i 's/garp_master_refresh 1$/garp_master_refresh 0/' "
+                                       "/etc/keepalived/keepalived.conf && grep -q 'garp_master_refresh 0$' "
+                                       "/etc/keepalived/keepalived.conf && systemctl reload keepalived"},
+     'fix': {'node-a': 'mv {ORIG}/guard.py %s && mv {ORIG}/keepalived.conf /etc/keepalived/keepalived.conf && '
+                       'systemctl reload keepalived' % RUNTIME_GUARD},
      'caught': r"'client_outage_s' not in _report\.over_bounds|_report\.final_holders"},
     {'id': 'hold-off', 'check': 'hand-over and failback trials',
      'broke': "node-a holds failback off for 0 s (stack.json): a node whose stack failed twice takes the VIP "
