@@ -69,7 +69,7 @@ PREEMPT = TRIALS['preempt-back (systemctl start keepalived)']
 HARD = TRIALS['hard failure (docker pause node-a)']
 UNFREEZE = TRIALS['return after the freeze (docker unpause)']
 STORAGE = TRIALS["node-b's storage repaired, node-a's stack dead: take-over"]
-FAILBACK = TRIALS['failback after the hold-off (2)']
+FAILBACK = TRIALS["failback after the hold-off (2), node-b's stack 1 s slow to stop"]
 FLAP = TRIALS['five quick fail/recover cycles']
 KEEPALIVED_HUNG = TRIALS['Keepalived hung on the MASTER (systemctl kill --signal=SIGSTOP keepalived)']
 KEEPALIVED_BACK = TRIALS['Keepalived resumed and the hold-off cleared (stack-hook clear-holdoff)']
@@ -150,7 +150,8 @@ CHECKS = {
     'hard failure trial, timing alone': [['failover.yml', dict(trials(HARD, UNFREEZE)[0][1], verify_wire_claim=False)]],
     'profile claim': trials(),
     'firewall': [['firewall.yml', {}]],
-    'storage take-over trial': trials(STORAGE, FAILBACK),
+    # The restart in place first: clear-holdoff (restore) gives node-a its budget back.
+    'storage take-over trial': trials(IN_PLACE, STORAGE, FAILBACK),
     'flap trial': trials(FLAP),
     'hung Keepalived trial': trials(KEEPALIVED_HUNG, KEEPALIVED_BACK),
     'hung Docker daemon trial': trials(DOCKERD_HUNG, DOCKERD_BACK),
@@ -324,6 +325,23 @@ MUTATIONS = [
                        ' && %s clear-holdoff' % (RUNTIME_LIFECYCLE, STACK_HOOK)},
      'caught': r"'(dual_stack_longest_s|stack_off_holder_longest_s)' not in _report\.over_bounds|_report\.reached"
                r"|_report\.stable|_report\.log"},
+    {'id': 'taker-waits', 'check': 'storage take-over trial',
+     'broke': "node-a's promotion no longer waits for node-b's stack to stop (confirm_wait 0 in stack.json): "
+              "on the failback, both run while node-b's slow stop goes on",
+     'break': {'node-a': "cp -p {0} {ORIG}/stack.json && sed -i 's/\"confirm_wait\": [0-9.]*/\"confirm_wait\": 0/' {0}"
+                         " && grep -q '\"confirm_wait\": 0,' {0}".format(STACK_JSON, ORIG='{ORIG}')},
+     # The trial stops at its first failed check: the slow stop stays on node-b.
+     'fix': {'node-a': 'mv {ORIG}/stack.json %s' % STACK_JSON, 'node-b': NO_SLOW_COMPOSE},
+     'caught': r"'(dual_stack_longest_s|dual_writer_longest_s)' not in _report\.over_bounds|_report\.log"},
+    {'id': 'hung-mark', 'check': 'hung Docker daemon trial',
+     'broke': "node-a's demotion ignores the health check's finding that the Docker daemon hangs: it asks the "
+              "daemon again (3 s) before it kills, and node-b's start waits for that",
+     'break': {'node-a': "cp -p {0} {ORIG}/lifecycle.py && sed -i 's/if at and 0 <= now - at </if False and at </' {0}"
+                         " && grep -q 'if False and at <' {0}".format(RUNTIME_LIFECYCLE, ORIG='{ORIG}')},
+     'fix': {'node-a': 'mv {ORIG}/lifecycle.py %s && systemctl kill --kill-whom=main --signal=SIGCONT docker.service'
+                       ' && %s clear-holdoff' % (RUNTIME_LIFECYCLE, STACK_HOOK)},
+     'caught': r"'(client_outage_s|dual_stack_longest_s|dual_writer_longest_s)' not in _report\.over_bounds"
+               r"|_report\.reached|_report\.stable|_report\.log"},
     # Last: node-b's log stays short of the lines this mutation dropped.
     {'id': 'journal', 'check': 'transition logs',
      'broke': "node-b's notify hook records the state but no longer logs the transition",

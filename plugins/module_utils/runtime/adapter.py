@@ -96,12 +96,12 @@ class Node(object):
         except HookError:  # timed out: a hung daemon
             return False
 
-    def kill_without_docker(self, wait=2.0):
-        """The Docker daemon does not answer: SIGKILL the main process of every
-        running container of the project, found in the daemon's own records
-        (config.v2.json) and checked against /proc (its cgroup names the
-        container). Killing a container's first process ends its PID
-        namespace, every process in it. Returns the names killed."""
+    def stack_processes(self):
+        """(name, pid) of the main process of every running container of the
+        project, without the Docker daemon: found in its own records
+        (config.v2.json) and checked against /proc (the process's cgroup
+        names the container; a record says Running after a kill the daemon
+        never saw)."""
         root = os.path.join(self.config['docker_root'], 'containers')
         records = []
         for entry in sorted(os.listdir(root)) if os.path.isdir(root) else []:
@@ -110,12 +110,24 @@ class Node(object):
                     records.append(json.load(handle))
             except (OSError, ValueError):
                 continue
-        killed = []
+        alive = []
         for name, pid, ident in project_processes(records, self.config['project_dir']):
             try:
                 with open('/proc/%d/cgroup' % pid) as handle:
-                    if ident not in handle.read():
-                        continue  # not that container's process any more
+                    if ident in handle.read():
+                        alive.append((name, pid))
+            except OSError:
+                continue  # gone
+        return alive
+
+    def kill_without_docker(self, wait=2.0):
+        """The Docker daemon does not answer: SIGKILL the main process of every
+        running container of the project (stack_processes). Killing a
+        container's first process ends its PID namespace, every process in
+        it. Returns the names killed."""
+        killed = []
+        for name, pid in self.stack_processes():
+            try:
                 os.kill(pid, 9)
                 killed.append((name, pid))
             except OSError:
@@ -205,6 +217,15 @@ class Node(object):
     def peer_holds(self):
         guard = self.config['guard']
         return _responder.ask_peer(guard['peers'], guard['port'], guard['query_timeout'])
+
+    def peer_stack(self, timeout):
+        """The names of the containers of the stack that run on the peer (its
+        responder reads /proc), or None when it does not say (no answer
+        within `timeout`, or a responder that does not know the question)."""
+        guard = self.config['guard']
+        reply = _responder.query_peer(guard['peers'], guard['port'], timeout, query=_responder.STACK)
+        stack = reply.get('stack') if reply else None
+        return stack if isinstance(stack, list) else None
 
     def announce(self):
         self.probes().announce()

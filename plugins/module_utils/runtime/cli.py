@@ -53,7 +53,8 @@ def guard_check(node, state, config):
 def respond(node, state, config):
     """The guard's second path: tell the peer whether this node holds the
     VIP (only while Keepalived makes progress: watchdog.py, which runs
-    alongside and fences a hung one), and take its stack over ahead when it
+    alongside and fences a hung one) and whether its stack runs (a taker
+    waits for the giver's stop), and take its stack over ahead when it
     hands over."""
     progress = watchdog.make_progress(config)
     if progress is not None:
@@ -64,8 +65,11 @@ def respond(node, state, config):
         return responder.status_reply(socket.gethostname(), alive and node.is_master(), handover.vrrp_state(config),
                                       vrrp_alive=alive)
 
+    def stack():
+        return responder.stack_reply(socket.gethostname(), {name for name, _pid in node.stack_processes()})
+
     responder.respond(config['guard']['port'], config['guard']['peers'], answer,
-                      handover=lambda early: handover.grant_handover(node, state, config, early))
+                      handover=lambda early: handover.grant_handover(node, state, config, early), stack=stack)
     return 0
 
 

@@ -54,7 +54,9 @@ DEFAULTS = {
     # (needs the guard's responder; never with the storage lease): order
     # stop_first stops its stack, then the peer starts its (one writer);
     # overlap has the peer start first (two stacks for the start's time).
-    'handover': {'enabled': False, 'timeout': 20, 'order': 'stop_first'},
+    # With stop_first, every promotion waits for the peer's stack to be down
+    # (its responder says so), at most confirm_wait seconds.
+    'handover': {'enabled': False, 'timeout': 20, 'order': 'stop_first', 'confirm_wait': 4},
     # The split-brain guard (guard.py): off unless the role renders it.
     'guard': {'enabled': False, 'witnesses': [], 'outranked': False, 'peers': [], 'port': 8007,
               'witness_deadline': 1, 'arp_deadline': 1, 'advert_window': 1.2, 'query_timeout': 1},

@@ -67,7 +67,11 @@ def health(node, state, config, now=None):
     after it."""
     now = now if now is not None else time.time()
     if not node.docker_ok():
+        # A demotion now kills the containers at once (lifecycle.docker_hung).
+        state.update(docker_unanswered_at=now)
         return False, 'docker daemon not answering'
+    if state.read().get('docker_unanswered_at'):
+        state.update(docker_unanswered_at=0)
     # Either role: a node without its shared storage must not take the VIP
     # from a healthy peer, and a MASTER that loses it hands the VIP over.
     problem = node.storage_problem()
@@ -134,6 +138,11 @@ def off_holder(node, state, config, now, recorded):
     scheduled every SERVICES_EVERY seconds."""
     if 0 <= now - float(recorded.get('off_holder_sync_at') or 0) < SERVICES_EVERY:
         return
+    try:
+        with StackLock(config['state_dir'], 0):
+            pass
+    except StackLock.Busy:
+        return  # a sync is at work (a demotion's stop): it leaves the stack as the role wants
     running = node.running_count()
     if running:
         state.update(off_holder_sync_at=now)

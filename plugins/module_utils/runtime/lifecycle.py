@@ -30,6 +30,9 @@ from . import compose as _compose
 from .config import HookError
 from .state import StackLock, log
 
+# Seconds the peer's responder has to say whether its stack runs (two tries).
+STACK_QUERY_TIMEOUT = 0.3
+
 
 def plan(role, last_role, containers, min_containers, standby='cold'):
     """The compose action for the node's current role.
@@ -72,6 +75,39 @@ def start_blocked(node, state, config):
     if config['lease']['enabled']:
         return node.take_lease(state)
     return None
+
+
+def peer_stopped(node, config, promoting=True, clock=time.monotonic, sleep=time.sleep):
+    """One writer: a node taking the stack over starts it only once its
+    peer's has stopped. The peer's responder says which containers of the
+    stack run there (read from /proc: a hung Docker daemon cannot hide
+    them); this waits until none does, at most handover.confirm_wait
+    seconds. It does not wait for a peer that does not answer within
+    STACK_QUERY_TIMEOUT (frozen, down, cut off: the guard's business, and a
+    frozen node's containers are frozen with it), nor once this node is no
+    longer MASTER (promoting). Returns what the log says, or None when the
+    rule is off (handover order `overlap`, no guard and so no responder)."""
+    wait = float(config['handover'].get('confirm_wait') or 0)
+    if wait <= 0 or not config['guard']['enabled'] or config['handover']['order'] != 'stop_first':
+        return None
+    start = clock()
+    seen = None
+    while True:
+        stack = node.peer_stack(STACK_QUERY_TIMEOUT)
+        waited = clock() - start
+        if stack is None:
+            return 'the peer does not say whether its stack runs (no answer within %ss, or no stack query)%s' % (
+                STACK_QUERY_TIMEOUT, ', after it ran %s for %.1f s' % (', '.join(seen), waited) if seen else '')
+        if not stack:
+            ran = ' (it ran %s; waited %.1f s)' % (', '.join(seen), waited) if seen else ''
+            return "the peer's stack is down" + ran
+        seen = stack
+        if promoting and not node.is_master():
+            return "no longer MASTER while the peer's stack ran (%s)" % ', '.join(stack)
+        if waited >= wait:
+            return "the peer's stack still runs after %.1f s (%s): starting all the same (handover.confirm_wait)" % (
+                waited, ', '.join(stack))
+        sleep(0.1)
 
 
 def prestarted(state, config, now=None, recorded=None):
@@ -120,19 +156,41 @@ def act(node, config, wanted, action, before, serving=None):
     return after
 
 
+def docker_hung(node, state, config, now=None):
+    """Why the Docker daemon cannot stop the stack, or None: the health check
+    found it not answering lately (within two of its rounds: 2 x
+    docker_timeout + 2 s), or it does not answer within docker_stop_timeout now."""
+    now = now if now is not None else time.time()
+    at = float(state.read().get('docker_unanswered_at') or 0)
+    if at and 0 <= now - at < config['docker_timeout'] * 2 + 2:
+        return 'the Docker daemon did not answer the health check %.1f s ago' % (now - at)
+    if not node.docker_ok(config['docker_stop_timeout']):
+        return 'the Docker daemon does not answer within %ss' % config['docker_stop_timeout']
+    return None
+
+
 def apply_role(node, state, config, role):
     last = state.read().get('role')
-    if role != 'master' and not node.docker_ok(config['docker_stop_timeout']):
+    hung = docker_hung(node, state, config) if role != 'master' else None
+    if hung:
         # A stop that cannot happen through Docker is still a stop: the
-        # daemon is hung or gone, so its containers are killed without it.
+        # daemon is hung or gone, so its containers are killed without it
+        # (at once: the peer's promotion waits for this stop).
         killed = node.kill_without_docker()
-        log(config['log_file'], 'sync: node is %s, the Docker daemon does not answer within %ss: %s' % (
-            role.upper(), config['docker_stop_timeout'],
+        log(config['log_file'], 'sync: node is %s, %s: %s' % (
+            role.upper(), hung,
             'killed without it: %s' % ', '.join(killed) if killed else 'no container of the stack runs'))
         state.update(role=role)
         if config['lease']['enabled']:
             node.drop_lease()
         return
+    if role == 'master' and last != 'master' and not prestarted(state, config):
+        # One writer: the peer's stack down first (it is stopping it: its demotion).
+        waited = peer_stopped(node, config)
+        if waited:
+            log(config['log_file'], 'sync: promoted: %s' % waited)
+            if not node.is_master():
+                role = 'backup'
     before = node.containers()
     blocked = start_blocked(node, state, config) if role == 'master' else None
     if blocked:
@@ -176,6 +234,9 @@ def prestart(node, state, config, why='a planned switchover', serving=None):
         blocked = start_blocked(node, state, config)
         if blocked:
             raise HookError('prestart refused: %s' % blocked)
+        waited = peer_stopped(node, config, promoting=False)
+        if waited:
+            log(config['log_file'], 'prestart: %s' % waited)
         state.update(prestarted_at=time.time())
         before = node.containers()
         action = _compose.decide('running', before, config['min_containers'])

@@ -5,8 +5,11 @@
 
 Each node runs a responder (`stack-hook respond`, netsocs-guard-responder.service)
 that answers its peer's status query (does this node hold the VIP?) and
-grants a handover: a MASTER whose Keepalived is being stopped on purpose asks
-its peer to start the stack first (handover.py decides). A node whose user
+stack query (do containers of the stack run here? read from /proc, so that
+a hung Docker daemon cannot hide them: a node being promoted waits until
+none does, lifecycle.peer_stopped), and grants a handover: a MASTER whose
+Keepalived is being stopped on purpose asks its peer to start the stack
+first (handover.py decides). A node whose user
 space is frozen still answers ARP from its kernel, but not this query; a node
 whose Keepalived alone is hung answers that it does not hold the VIP
 (watchdog.py): that is what tells a live peer that lost VRRP from a hung one.
@@ -28,10 +31,20 @@ def status_reply(node, holds_vip, vrrp_state, vrrp_alive=True):
                        'vrrp_alive': bool(vrrp_alive)}).encode()
 
 
-def query_peer(peers, port, timeout, tries=2):
-    """The peer's answer to the status query ({'node', 'holds_vip', 'vrrp'}),
-    or None when no peer answers within the timeout. A query that could not
-    be sent to any peer (no route, the node's own firewall) is not waited for."""
+STATUS = b'status?'
+STACK = b'stack?'
+
+
+def stack_reply(node, names):
+    """The stack query's answer, as bytes: the containers of the stack that run here."""
+    return json.dumps({'node': node, 'stack': sorted(names)}).encode()
+
+
+def query_peer(peers, port, timeout, tries=2, query=STATUS):
+    """The peer's answer to `query` (STATUS: {'node', 'holds_vip', 'vrrp',
+    'vrrp_alive'}; STACK: {'node', 'stack'}), or None when no peer answers
+    within the timeout. A query that could not be sent to any peer (no
+    route, the node's own firewall) is not waited for."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.settimeout(timeout / tries)
@@ -39,7 +52,7 @@ def query_peer(peers, port, timeout, tries=2):
             sent = 0
             for peer in peers:
                 try:
-                    sock.sendto(b'status?', (peer, port))
+                    sock.sendto(query, (peer, port))
                     sent += 1
                 except OSError:  # no route, or dropped on the way out: the peer cannot answer
                     continue
@@ -76,8 +89,9 @@ def ask_peer(peers, port, timeout, tries=2):
 HANDOVER = b'handover?'
 
 
-def respond(port, peers, answer, handover=None, sock=None):
-    """Serve the peers, forever. A status query gets `answer()` (bytes). A
+def respond(port, peers, answer, handover=None, sock=None, stack=None):
+    """Serve the peers, forever. A status query gets `answer()` (bytes), a
+    stack query (STACK, when `stack` is given) `stack()` (bytes). A
     handover request (HANDOVER, when `handover` is given) is acknowledged at
     once; `handover(early)` then runs in its own thread, one at a time (a
     repeated request is only acknowledged), and its (ready, reason) is sent
@@ -110,6 +124,8 @@ def respond(port, peers, answer, handover=None, sock=None):
             sock.sendto(json.dumps({'handover': 'accepted'}).encode(), source)
             if busy.acquire(blocking=False):
                 threading.Thread(target=serve, args=(source,), daemon=True).start()
+        elif query == STACK and stack is not None:
+            sock.sendto(stack(), source)
         else:
             sock.sendto(answer(), source)
 

@@ -1,6 +1,8 @@
 """The split-brain guard (decisions, arping), its responder's second path, the storage lease."""
 
 import socket
+import threading
+import time
 
 import pytest
 
@@ -188,6 +190,21 @@ def test_status_query_over_udp():
     time.sleep(0.1)
     assert responder.ask_peer(['127.0.0.1'], port, 1) is True
     assert responder.ask_peer(['127.0.0.1'], port, 1) is False
+
+
+def test_stack_query_over_udp():
+    # the stack query gets the stack's answer, the status query the status's;
+    # a responder that does not know the stack query answers its status (no 'stack')
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(('127.0.0.1', 0))
+    port = server.getsockname()[1]
+    server.close()
+    threading.Thread(target=lambda: responder.respond(
+        port, ['127.0.0.1'], lambda: responder.status_reply('node-a', True, 'MASTER'),
+        stack=lambda: responder.stack_reply('node-a', {'traefik', 'netsocs-caddy'})), daemon=True).start()
+    time.sleep(0.1)
+    assert responder.query_peer(['127.0.0.1'], port, 1, query=responder.STACK)['stack'] == ['netsocs-caddy', 'traefik']
+    assert responder.ask_peer(['127.0.0.1'], port, 1) is True
 
 
 def test_status_query_without_an_answer_is_false():

@@ -25,8 +25,9 @@ class FakeNode(object):
     """A node whose VIP answers follow a script, and whose stack obeys compose."""
 
     def __init__(self, vip_answers, containers=(), docker=True, port=True, dead=(), storage=None,
-                 isolated=None, others=(), heard=False, peer=True):
+                 isolated=None, others=(), heard=False, peer=True, peer_stacks=([],)):
         self.vip_answers = list(vip_answers)
+        self.peer_stacks = list(peer_stacks)
         self.isolation = isolated
         self.others, self.heard, self.peer = list(others), heard, peer
         self.asked = []
@@ -120,6 +121,10 @@ class FakeNode(object):
         self.asked.append('peer')
         return self.peer
 
+    def peer_stack(self, timeout):
+        self.asked.append('peer stack')
+        return self.peer_stacks.pop(0) if len(self.peer_stacks) > 1 else self.peer_stacks[0]
+
     def announce(self):
         self.asked.append('announce')
 
@@ -212,6 +217,39 @@ def test_a_backup_that_runs_the_stack_has_a_sync_take_it_down(config, state, mon
     # a BACKUP without the stack: nothing
     state.update(prestarted_at=0)
     assert health.health(FakeNode([False], []), state, config, now=1020.0)[0] and len(scheduled) == 2
+    # a sync at work (a demotion's stop, under the stack lock): it is left to finish
+    with files.StackLock(config['state_dir'], 0):
+        assert health.health(node, state, config, now=1030.0)[0] and len(scheduled) == 2
+    assert health.health(node, state, config, now=1031.0)[0] and len(scheduled) == 3
+
+
+def test_a_demotion_after_the_health_check_found_docker_hung_kills_at_once(config, state):
+    # the health check's last round found the daemon not answering: the
+    # demotion does not spend docker_stop_timeout asking it again (the peer's
+    # promotion waits for this stop)
+    node = FakeNode([True], RUNNING, docker=False)
+    state.update(role='master')
+    assert health.health(node, state, config, now=time.time())[0] is False
+    assert state.read()['docker_unanswered_at']
+    node.vip_answers, node.asked = [False], []
+    assert lifecycle.sync(node, state, config) == 'backup'
+    assert node.actions == ['kill mediamtx netsocs-caddy traefik'] and 'docker 3' not in node.asked
+    assert 'the Docker daemon did not answer the health check' in pathlib.Path(config['log_file']).read_text()
+
+
+def test_a_daemon_that_answers_again_clears_the_mark(config, state):
+    node = FakeNode([False], [], docker=False)
+    health.health(node, state, config, now=100.0)
+    node.docker = True
+    health.health(node, state, config, now=101.0)
+    assert not state.read()['docker_unanswered_at']
+    assert lifecycle.docker_hung(node, state, config) is None
+
+
+def test_an_old_mark_asks_the_daemon_again(config, state):
+    state.update(docker_unanswered_at=time.time() - 60)
+    node = FakeNode([False], RUNNING)
+    assert lifecycle.docker_hung(node, state, config) is None and node.asked == ['docker 3']
 
 
 def test_a_promotion_with_a_hung_docker_daemon_is_an_error(config, state):
@@ -471,6 +509,56 @@ PEER = '02:42:AC:1E:63:0C'
 @pytest.fixture
 def guarded(config):
     return dict(config, guard=dict(config['guard'], enabled=True, witnesses=['10.0.0.1'], peers=['10.0.0.11']))
+
+
+def test_a_promotion_waits_for_the_peers_stack_to_stop(guarded, state):
+    # one writer: the peer (demoted, stopping) still runs two containers,
+    # then one, then none: the start follows the last answer
+    node = FakeNode([True], [], peer_stacks=(['netsocs-caddy', 'traefik'], ['traefik'], []))
+    assert lifecycle.sync(node, state, guarded) == 'master'
+    assert node.asked.count('peer stack') == 3 and node.actions == ['up']
+    log = pathlib.Path(guarded['log_file']).read_text()
+    assert "promoted: the peer's stack is down (it ran traefik; waited" in log
+
+
+def test_a_promotion_waits_at_most_confirm_wait(guarded, state):
+    cfg = dict(guarded, handover=dict(guarded['handover'], confirm_wait=0.3))
+    node = FakeNode([True], [], peer_stacks=(['netsocs-caddy'],))
+    started = time.monotonic()
+    assert lifecycle.sync(node, state, cfg) == 'master'
+    assert 0.3 <= time.monotonic() - started < 2 and node.actions == ['up']
+    assert "the peer's stack still runs after 0.3 s (netsocs-caddy): starting all the same" in (
+        pathlib.Path(cfg['log_file']).read_text())
+
+
+def test_a_promotion_does_not_wait_for_a_peer_that_does_not_answer(guarded, state):
+    # frozen, down or cut off: the guard's business, not a reason to keep clients waiting
+    node = FakeNode([True], [], peer_stacks=(None,))
+    assert lifecycle.sync(node, state, guarded) == 'master'
+    assert node.asked.count('peer stack') == 1 and node.actions == ['up']
+    assert 'the peer does not say whether its stack runs' in pathlib.Path(guarded['log_file']).read_text()
+
+
+def test_a_node_demoted_while_it_waits_starts_nothing(guarded, state):
+    node = FakeNode([True, True, False], [], peer_stacks=(['netsocs-caddy'],))
+    assert lifecycle.sync(node, state, guarded) == 'backup'
+    assert node.actions == [] and state.read()['role'] == 'backup'
+    assert "no longer MASTER while the peer's stack ran" in pathlib.Path(guarded['log_file']).read_text()
+
+
+@pytest.mark.parametrize('change', [{'order': 'overlap'}, {'confirm_wait': 0}])
+def test_no_wait_with_the_overlap_order_or_none_asked_for(guarded, state, change):
+    cfg = dict(guarded, handover=dict(guarded['handover'], **change))
+    node = FakeNode([True], [], peer_stacks=(['netsocs-caddy'],))
+    assert lifecycle.sync(node, state, cfg) == 'master'
+    assert 'peer stack' not in node.asked and node.actions == ['up']
+
+
+def test_a_sync_that_finds_the_node_still_master_does_not_ask(guarded, state):
+    state.update(role='master')
+    node = FakeNode([True], RUNNING, peer_stacks=(['netsocs-caddy'],))
+    assert lifecycle.sync(node, state, guarded) == 'master'
+    assert 'peer stack' not in node.asked
 
 
 def test_isolated_master_never_starts_the_stack(guarded, state):
