@@ -287,10 +287,14 @@ def analyse_partition(samples, requests, expect, nodes, cut, healed, isolated=No
             for key in source}
     clients = drill.outage(sorted(requests, key=lambda r: r['t']), cut)
     converged = converged_at(samples, requests, expect, nodes, healed)
-    # After healing: how often the set of holders changed (0 when the pair was
-    # already whole; 1 when node A preempts back after it was cut off).
-    held = [tuple(n for n in nodes if s['holders'].get(n)) for s in samples if s['t'] >= healed]
-    changes = sum(1 for before, after in zip(held, held[1:]) if before != after)
+    # After healing: how often the VIP changed hands (0 when the pair was
+    # already whole; 1 when node A preempts back after it was cut off),
+    # counted over the samples with one holder. A sample reads the nodes one
+    # after the other, so one taken during a move can show both or neither:
+    # those are the dual-VIP and outage figures' to judge, not a move.
+    owners = [held[0] for held in ([n for n in nodes if s['holders'].get(n)] for s in samples if s['t'] >= healed)
+              if len(held) == 1]
+    changes = sum(1 for before, after in zip(owners, owners[1:]) if before != after)
     report = {
         'dual_vip_longest_s': round(dual['vip'], 2),
         'dual_stack_longest_s': round(dual['stack'], 2),

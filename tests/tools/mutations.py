@@ -80,6 +80,17 @@ DOCKERD_BACK = TRIALS['the Docker daemon resumed and the hold-off cleared']
 PROFILE = {'name': 'default', 'version': 3, 'advert_int': 0.2, 'unicast': False}
 
 
+def refusal_case(name):
+    """The refusal case of this name, as refusals.yml defines it."""
+    import yaml  # PyYAML comes with ansible-core
+    cases = yaml.safe_load((RESOURCES / 'refusals.yml').read_text())[1]['vars']['refusal_cases']
+    return next(case for case in cases if case['name'] == name)
+
+
+REFUSAL_ROUTER_ID = refusal_case('virtual_router_id above 255')
+KEEPALIVED_CHECKS = 'roles/keepalived/tasks/checks.yml'
+
+
 def trials(*items):
     return [['failover.yml', {'verify_trials': list(items), 'verify_profile': PROFILE, 'netsocs_test_stack': True}]]
 
@@ -163,6 +174,8 @@ CHECKS = {
                                              'verify_profile': PROFILE,
                                              'partition_cases': [partition_case('witness-silent')]}]],
     'reboot in maintenance': [['reboot.yml', {}]],
+    # One bad input, the refusal's plays alone (the broken environments left out).
+    'refusal': [['refusals.yml', {'refusal_cases': [REFUSAL_ROUTER_ID]}, 'refusal-input']],
     'drill (stop_keepalived)': [['drill', {}]],
     'transition logs': trials(GRACEFUL, PREEMPT) + [['logs.yml', {'netsocs_test_stack': True}, 'journal']],
     # All of them, in the scenario's order (--repeat).
@@ -325,6 +338,13 @@ MUTATIONS = [
                        ' && %s clear-holdoff' % (RUNTIME_LIFECYCLE, STACK_HOOK)},
      'caught': r"'(dual_stack_longest_s|stack_off_holder_longest_s)' not in _report\.over_bounds|_report\.reached"
                r"|_report\.stable|_report\.log"},
+    {'id': 'refusal', 'check': 'refusal',
+     'broke': "the keepalived role no longer checks that virtual_router_id is at most 255 (its assert, on the "
+              "controller)",
+     'break': {'controller': "sed -i 's/^      - keepalived_virtual_router_id | int <= 255$/      - true/' {0} && "
+                             "grep -q '^      - true$' {0}".format(KEEPALIVED_CHECKS)},
+     'fix': {'controller': 'git checkout -- %s' % KEEPALIVED_CHECKS},
+     'caught': r'Run converge with the bad input'},
     {'id': 'taker-waits', 'check': 'storage take-over trial',
      'broke': "node-a's promotion no longer waits for node-b's stack to stop (confirm_wait 0 in stack.json): "
               "on the failback, both run while node-b's slow stop goes on",
@@ -355,14 +375,17 @@ MUTATIONS = [
 
 def sh(node, script, check=True):
     """Run a script inside a node; 'NAME-netns': in NAME's network namespace
-    from the host (the outsider has no NET_ADMIN of its own)."""
-    if node.endswith('-netns'):
+    from the host (the outsider has no NET_ADMIN of its own); 'controller':
+    on the controller, in the work tree (the collection the checks run)."""
+    if node == 'controller':
+        argv = ['sh', '-c', script]
+    elif node.endswith('-netns'):
         pid = subprocess.run(['docker', 'inspect', '--format', '{{.State.Pid}}', node[:-len('-netns')]],
                              capture_output=True, text=True, check=True).stdout.strip()
         argv = ['nsenter', '--net=/proc/%s/ns/net' % pid, 'sh', '-c', script]
     else:
         argv = ['docker', 'exec', node, 'sh', '-c', 'mkdir -p %s && %s' % (ORIG, script.replace('{ORIG}', ORIG))]
-    res = subprocess.run(argv, capture_output=True, text=True, check=False)
+    res = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT)
     if check and res.returncode != 0:
         raise RuntimeError('%s: %s failed: %s' % (node, script, res.stdout + res.stderr))
 

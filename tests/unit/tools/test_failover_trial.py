@@ -138,6 +138,23 @@ def test_isolated_node_activity_is_reported():
     assert report['holder_changes_after_heal'] == 1  # node-b to node-a, once
 
 
+def test_a_sample_taken_during_the_move_is_not_a_move():
+    # the sampler read node-a after it took the VIP and node-b before it let go
+    # (both), then the reverse (neither): node-b to node-a is still one move
+    samples = ([sample(t, False, True, 0, 3) for t in range(0, 10)]
+               + [sample(10, True, True, 0, 3), sample(10.1, False, False, 0, 0)]
+               + [sample(t, True, False, 3, 0) for t in range(11, 14)])
+    report = trial.analyse_partition(samples, [req(t, 'node-a') for t in range(11, 14)], 'node-a', NODES,
+                                     cut=1.0, healed=9.0, isolated='node-a')
+    assert report['holder_changes_after_heal'] == 1
+    # and the VIP back and forth is three moves
+    samples = ([sample(t, False, True, 0, 3) for t in range(0, 10)] + [sample(10, True, False, 3, 0)]
+               + [sample(11, False, True, 0, 3)] + [sample(t, True, False, 3, 0) for t in range(12, 14)])
+    report = trial.analyse_partition(samples, [req(t, 'node-a') for t in range(12, 14)], 'node-a', NODES,
+                                     cut=1.0, healed=9.0, isolated='node-a')
+    assert report['holder_changes_after_heal'] == 3
+
+
 def test_never_converged():
     samples = [sample(t, True, True, 3, 3) for t in range(0, 5)]
     report = trial.analyse_partition(samples, [], 'node-a', NODES, cut=0.0, healed=2.0)
