@@ -77,7 +77,7 @@ def start_blocked(node, state, config):
     return None
 
 
-def peer_stopped(node, config, promoting=True, clock=time.monotonic, sleep=time.sleep):
+def peer_stopped(node, config, promoting=True, clock=time.monotonic, sleep=time.sleep, state=None):
     """One writer: a node taking the stack over starts it only once its
     peer's has stopped. The peer's responder says which containers of the
     stack run there (read from /proc: a hung Docker daemon cannot hide
@@ -104,6 +104,9 @@ def peer_stopped(node, config, promoting=True, clock=time.monotonic, sleep=time.
         seen = stack
         if promoting and not node.is_master():
             return "no longer MASTER while the peer's stack ran (%s)" % ', '.join(stack)
+        if promoting and state is not None and handing_over(state.read(), config, time.time()):
+            # Keepalived is being stopped here: its handover needs the lock this holds.
+            return "handing the stack over while the peer's stack ran (%s)" % ', '.join(stack)
         if waited >= wait:
             return "the peer's stack still runs after %.1f s (%s): starting all the same (handover.confirm_wait)" % (
                 waited, ', '.join(stack))
@@ -186,7 +189,7 @@ def apply_role(node, state, config, role):
         return
     if role == 'master' and last != 'master' and not prestarted(state, config):
         # One writer: the peer's stack down first (it is stopping it: its demotion).
-        waited = peer_stopped(node, config)
+        waited = peer_stopped(node, config, state=state)
         if waited:
             log(config['log_file'], 'sync: promoted: %s' % waited)
             if not node.is_master():

@@ -546,6 +546,25 @@ def test_a_node_demoted_while_it_waits_starts_nothing(guarded, state):
     assert "no longer MASTER while the peer's stack ran" in pathlib.Path(guarded['log_file']).read_text()
 
 
+def test_a_node_that_starts_handing_over_stops_waiting(guarded, state):
+    # Keepalived stopped right after the promotion (a flap): the handover
+    # marks the state, then needs the stack lock this sync holds
+    node = FakeNode([True], [], peer_stacks=(['netsocs-caddy'],))
+    asked = []
+
+    def peer_stack(timeout):
+        asked.append(timeout)
+        if len(asked) == 2:
+            state.update(handover_at=time.time())
+        return ['netsocs-caddy']
+    node.peer_stack = peer_stack
+    started = time.monotonic()
+    assert lifecycle.sync(node, state, guarded) == 'master'
+    assert len(asked) == 2 and time.monotonic() - started < 2 and node.actions == []
+    log = pathlib.Path(guarded['log_file']).read_text()
+    assert "handing the stack over while the peer's stack ran" in log and 'it is handing the stack over' in log
+
+
 @pytest.mark.parametrize('change', [{'order': 'overlap'}, {'confirm_wait': 0}])
 def test_no_wait_with_the_overlap_order_or_none_asked_for(guarded, state, change):
     cfg = dict(guarded, handover=dict(guarded['handover'], **change))
