@@ -295,6 +295,13 @@ def analyse_partition(samples, requests, expect, nodes, cut, healed, isolated=No
     owners = [held[0] for held in ([n for n in nodes if s['holders'].get(n)] for s in samples if s['t'] >= healed)
               if len(held) == 1]
     changes = sum(1 for before, after in zip(owners, owners[1:]) if before != after)
+    # The holders after healing as [seconds after healing, holders] at every change (to read a failure).
+    after_heal, last = [], None
+    for s in samples:
+        held = sorted(n for n in nodes if s['holders'].get(n))
+        if s['t'] >= healed and held != last:
+            after_heal.append([round(s['t'] - healed, 2), held])
+            last = held
     report = {
         'dual_vip_longest_s': round(dual['vip'], 2),
         'dual_stack_longest_s': round(dual['stack'], 2),
@@ -303,6 +310,7 @@ def analyse_partition(samples, requests, expect, nodes, cut, healed, isolated=No
         'requests': clients['requests'],
         'converged_after_heal_s': round(converged - healed, 2) if converged is not None else None,
         'holder_changes_after_heal': changes,
+        'holders_after_heal': after_heal[:20],
         'final_holders': sorted(n for n in nodes if samples and samples[-1]['holders'].get(n)),
         'final_stacks': sorted(n for n in nodes if samples and samples[-1]['stacks'].get(n)),
     }

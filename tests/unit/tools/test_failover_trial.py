@@ -153,6 +153,7 @@ def test_a_sample_taken_during_the_move_is_not_a_move():
     report = trial.analyse_partition(samples, [req(t, 'node-a') for t in range(12, 14)], 'node-a', NODES,
                                      cut=1.0, healed=9.0, isolated='node-a')
     assert report['holder_changes_after_heal'] == 3
+    assert report['holders_after_heal'] == [[0.0, ['node-b']], [1.0, ['node-a']], [2.0, ['node-b']], [3.0, ['node-a']]]
 
 
 def test_never_converged():
