@@ -10,7 +10,7 @@ from ansible.errors import AnsibleFilterError
 DOCUMENTATION = r'''
 name: unit_states
 short_description: The properties of systemd units, from the output of one C(systemctl show)
-version_added: 1.1.0
+version_added: 2.0.0
 description:
   - Parses the output of C(systemctl show --property=Id,ActiveState,UnitFileState UNIT...)
     (one block of C(NAME=VALUE) lines per unit, blocks apart by a blank line) into a

@@ -8,7 +8,7 @@ DOCUMENTATION = r'''
 ---
 name: node_runtime
 short_description: The node runtime's files, ready for M(netsocs.failover.node_files)
-version_added: 1.2.0
+version_added: 2.0.0
 description:
   - Lists what the collection installs to run on a failover node, as entries of the O(netsocs.failover.node_files#module:files)
     option of M(netsocs.failover.node_files), for the runtime directory given as the term.

@@ -61,7 +61,7 @@ options:
         the project is RV(degraded). Nothing is started for them; the health check brings them back.
     type: list
     elements: str
-    version_added: 1.2.0
+    version_added: 2.0.0
 attributes:
   check_mode:
     support: partial
@@ -126,13 +126,13 @@ services_down:
   returned: always
   type: dict
   sample: {"mediamtx": "exited"}
-  version_added: 1.2.0
+  version_added: 2.0.0
 degraded:
   description: Whether a service of O(expected_services) does not run.
   returned: always
   type: bool
   sample: false
-  version_added: 1.2.0
+  version_added: 2.0.0
 running_before:
   description: Number of running containers of the project before acting.
   returned: always

@@ -9,7 +9,7 @@ DOCUMENTATION = r'''
 ---
 module: installed_packages
 short_description: The packages dpkg lists as installed, as the package facts
-version_added: 1.1.0
+version_added: 2.0.0
 description:
   - Reads the packages that dpkg lists as installed (C(dpkg-query), status C(install ok installed))
     and returns them as the fact C(packages), in the form of M(ansible.builtin.package_facts).

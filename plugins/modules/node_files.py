@@ -9,7 +9,7 @@ DOCUMENTATION = r'''
 ---
 module: node_files
 short_description: Install several small files on a node in one call
-version_added: 1.1.0
+version_added: 2.0.0
 description:
   - Creates each directory of O(directories) that is missing, then writes each file of O(files)
     whose content differs from what is on the node (through a temporary file in the same

@@ -59,7 +59,7 @@ options:
         A missing or unreadable file reports V(null) and no services.
     type: path
     default: /run/netsocs-failover/stack-state.json
-    version_added: 1.1.0
+    version_added: 2.0.0
   pid_file:
     description: Keepalived's PID file, used to tell whether it runs.
     type: path
@@ -189,7 +189,7 @@ stack_health:
   type: dict
   sample: {ok: true, status: degraded, reason: "MASTER degraded: recorder not running (exited), brought back 1 of 3",
            at: 1764781200.5}
-  version_added: 1.1.0
+  version_added: 2.0.0
 degraded:
   description:
     - Whether the last health round found the node serving with part of its stack down; the VIP
@@ -198,13 +198,13 @@ degraded:
   returned: always
   type: bool
   sample: false
-  version_added: 1.1.0
+  version_added: 2.0.0
 services_down:
   description: With RV(degraded), each service of the stack that does not run and its state (C(absent) without a container).
   returned: always
   type: dict
   sample: {recorder: exited}
-  version_added: 1.1.0
+  version_added: 2.0.0
 keepalived_running:
   description: Whether the Keepalived process of O(pid_file) runs.
   returned: always
