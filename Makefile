@@ -33,7 +33,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover uninstall-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
 
 test: setup lint unit sanity import molecule lab-test
 
@@ -65,6 +65,13 @@ lint: $(VENV)/.installed
 	for r in keepalived docker_stack nfs_server nfs_client firewall; do ansible-doc -t role netsocs.failover.$$r > /dev/null; done
 	# docs/variables.md and the role READMEs render the argument specs
 	python3 tests/tools/render_docs.py --check
+	# the alert rules, each firing and silent, and the metrics' exposition format (promtool, from
+	# Debian's prometheus package)
+	command -v promtool > /dev/null || { apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus > /dev/null; }
+	promtool check rules prometheus/netsocs-failover.rules.yml
+	promtool test rules tests/prometheus/netsocs-failover.rules.test.yml
+	python3 tests/tools/metrics_sample.py | promtool check metrics
 	# changelog fragments valid, CHANGELOG.md rendered from changelogs/changelog.yaml
 	antsibull-changelog lint
 	mkdir -p $(PUBLISH) && antsibull-changelog generate --is-collection --output $(PUBLISH)/CHANGELOG.md
@@ -136,7 +143,8 @@ lab: setup
 # The collection as users get it, against the lab: the tarball installed into
 # a fresh collections path, site, status and a drill run by name from a
 # directory outside this checkout (no ansible.cfg, no link farm); the drill's
-# report must land in that directory, not in the collection.
+# report must land in that directory, not in the collection, and its result
+# in both nodes' metrics.
 INSTALLED := $(PUBLISH)/installed
 installed: collection
 	rm -rf $(INSTALLED) $(PUBLISH)/operator && mkdir -p $(PUBLISH)/operator
@@ -147,6 +155,10 @@ installed: collection
 	    ansible-playbook -i $(CURDIR)/inventories/lab/hosts.yml netsocs.failover.$$play) || exit 1; \
 	done
 	python3 playbooks/files/drill.py summary $(PUBLISH)/operator/reports/drill-stop_keepalived-*.json
+	@# the drill's result reached both nodes' metrics (rewritten every second)
+	for n in node-a node-b; do timeout 15 sh -c "until docker exec $$n grep -qx 'netsocs_failover_last_drill_success 1' \
+	  /var/lib/prometheus/node-exporter/netsocs_failover.prom; do sleep 1; done" \
+	  || { echo "$$n: its metrics show no passed drill"; exit 1; }; done
 	@if find $(INSTALLED) -path '*reports*' | grep .; then echo "the drill wrote into the installed collection"; exit 1; fi
 	@echo "installed collection: site, status and a drill ran by name from $(PUBLISH)/operator"
 
@@ -165,6 +177,11 @@ status:
 
 switchover:
 	ansible-playbook switchover.yml -i inventories/lab/hosts.yml
+
+# uninstall.yml on the lab with clients watching (reports/uninstall.txt); the
+# lab keeps only node-b's stack afterwards: make lab-destroy, then make lab.
+uninstall-test:
+	ansible-playbook molecule/resources/uninstall.yml -i inventories/lab/hosts.yml
 
 # The tests against deliberately broken builds, on the lab (not in make test:
 # about 25 minutes): each check passes on the lab, then must fail at its task
@@ -267,12 +284,14 @@ migrate:
 # CI: the lab from scratch, its static state (testinfra), the installed
 # collection on it (which runs the stop_keepalived drill), its status, the
 # whole stack on its MASTER (the Docker daemon killed, every container), the
-# other drills, a switchover and the profile changed both ways; the lab is
-# removed whatever the outcome.
+# other drills, a switchover, the profile changed both ways and, last, the
+# failover layer uninstalled with clients watching; the lab is removed
+# whatever the outcome.
 lab-test: setup
 	rm -f reports/drill-*
 	if $(MAKE) lab && $(MAKE) infra && $(MAKE) installed && $(MAKE) status && $(MAKE) wholestack WHOLESTACK_REPS=1 \
-	  && $(MAKE) drill DRILLS="$(filter-out stop_keepalived,$(DRILLS))" && $(MAKE) switchover && $(MAKE) migrate; then rc=0; else rc=1; fi; \
+	  && $(MAKE) drill DRILLS="$(filter-out stop_keepalived,$(DRILLS))" && $(MAKE) switchover && $(MAKE) migrate \
+	  && $(MAKE) uninstall-test; then rc=0; else rc=1; fi; \
 	  $(MAKE) lab-destroy; exit $$rc
 
 clean:

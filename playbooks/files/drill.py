@@ -616,6 +616,8 @@ def main(argv=None):
     r.add_argument('--config', required=True)
     m = sub.add_parser('summary', help='one line per JSON report')
     m.add_argument('reports', nargs='+')
+    o = sub.add_parser('outage', help="what the prober's clients saw, as JSON (a change made with clients watching)")
+    o.add_argument('probes', help="the prober's JSON lines")
     args = parser.parse_args(argv)
     if args.command == 'probe':
         _loop(args.out, args.stop_file, args.interval, args.max_seconds, lambda: probe_once(args.url, args.timeout, args.expect_status, args.marker))
@@ -629,6 +631,9 @@ def main(argv=None):
         print(json.dumps({'action': args.action, 't': started}))
     elif args.command == 'report':
         return report(args.config)
+    elif args.command == 'outage':
+        probes = sorted(read_jsonl(args.probes), key=lambda p: p['t'])
+        print(json.dumps(outage(probes, probes[0]['t'] if probes else 0.0)))
     elif args.command == 'summary':
         for path in args.reports:
             with open(path) as handle:

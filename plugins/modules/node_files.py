@@ -73,8 +73,9 @@ options:
         description:
           - A command that checks the new content before it replaces the file, run only when
             the content differs. C(%s) in it is the path of the new content (a temporary file
-            beside the file). When the command fails, nothing is replaced, the task fails with
-            its output, and the files after it are not installed.
+            beside the file). Every such file is checked before any path of the call is written;
+            when a command fails, no file or directory is changed and the task fails with its
+            output.
           - The command is split like a shell's words but run without a shell.
         type: str
       owner:
@@ -174,9 +175,10 @@ def read_bytes(path):
         return handle.read()
 
 
-def write_atomically(module, path, data, validate=None):
+def write_atomically(module, path, data, validate=None, move=True):
     """Write through a temporary file in the same directory, checked with the
-    `validate` command (%s: the temporary file), then renamed over `path`."""
+    `validate` command (%s: the temporary file), then renamed over `path`
+    (with `move` false: only checked)."""
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         raise ValueError('%s: the directory %s does not exist' % (path, directory))
@@ -189,10 +191,25 @@ def write_atomically(module, path, data, validate=None):
             if rc != 0:
                 raise ValueError('%s: the new content failed to validate with `%s` (rc=%d), the file is left as it was: %s'
                                  % (path, validate, rc, (err or out).strip()[-2000:]))
-        module.atomic_move(temp, path, unsafe_writes=False)
+        if move:
+            module.atomic_move(temp, path, unsafe_writes=False)
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+def validate_first(module, files):
+    """Check every new content that has a `validate` command before anything
+    is written, so that a refused file leaves every other path of the call as
+    it was (a password file listed before the configuration that includes it).
+    A file whose directory does not exist yet is checked when it is written."""
+    for spec in files:
+        content = spec['secret_content'] if spec.get('secret_content') is not None else spec.get('content')
+        if not spec.get('validate') or content is None or not os.path.isdir(os.path.dirname(spec['path'])):
+            continue
+        wanted = to_bytes(content, errors='surrogate_or_strict')
+        if read_bytes(spec['path']) != wanted:
+            write_atomically(module, spec['path'], wanted, spec['validate'], move=False)
 
 
 def validate_command(validate, temp):
@@ -290,6 +307,10 @@ def main():
     if relative or twice:
         module.fail_json(msg='every path must be absolute and given once: %s' % ', '.join(relative + twice))
     changed_paths, diffs = [], []
+    try:
+        validate_first(module, files)
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg='%s (installed so far: none)' % to_native(exc), changed=False, changed_paths=[])
     steps = ([(make_directory, spec, (params['owner'], params['group'])) for spec in directories]
              + [(install, spec, (params['owner'], params['group'], params['mode'])) for spec in files])
     for step, spec, args in steps:

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 
-from . import guard, handover, health, lease, lifecycle, responder, watchdog
+from . import guard, handover, health, lease, lifecycle, metrics, responder, watchdog
 from .adapter import Node
 from .config import HookError, load_config
 from .state import StackLock, State, log
@@ -89,9 +89,24 @@ def check_health(node, state, config):
         with StackLock(config['state_dir'], 0, name='health.lock'):
             ok, reason = health.health(node, state, config)
             health.report_health(state, config, ok, reason)
+            publish_metrics(node, state, config)
     except StackLock.Busy:
         ok = (state.read().get('last_health') or {}).get('ok', True)
     return 0 if ok else 1
+
+
+def publish_metrics(node, state, config):
+    """The node's metrics after the round (metrics.py). A write that fails
+    never changes the health result: it is logged, once per new error."""
+    try:
+        metrics.publish(node, state, config, time.time())
+        error = ''
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        error = '%s: %s' % (type(exc).__name__, exc)
+    if error != (state.read().get('metrics_error') or ''):
+        state.update(metrics_error=error)
+        said = 'cannot write %s: %s' % (config['metrics_file'], error) if error else 'written again'
+        log(config['health_log_file'], 'metrics: %s' % said)
 
 
 DISPATCH = {

@@ -67,6 +67,10 @@ DEFAULTS = {
     # The storage lease (lease.py): only with a dedicated NFS host.
     'lease': {'enabled': False, 'file': None, 'unit': 'netsocs-stack-lease.service', 'wait': 15,
               'timeout': 5, 'interval': 1},
+    # metrics.py: the file node_exporter's textfile collector reads (empty:
+    # no metrics), and the record failover_drill.yml leaves on the node.
+    'metrics_file': '',
+    'drill_file': '',
 }
 REQUIRED = ('project_dir', 'vip', 'log_file', 'health_log_file', 'state_dir', 'hook_path')
 

@@ -300,3 +300,13 @@ def test_an_action_logs_its_start_then_runs_its_commands(tmp_path, monkeypatch):
         ['ip', 'route', 'replace', 'default', 'via', '10.0.0.1', 'dev', 'eth1'],
     ]
     assert [e['event'] for e in drill.read_jsonl(events)] == ['stack_down', 'link_down', 'link_up']
+
+
+def test_the_outage_command_reads_the_prober_s_lines(tmp_path, capsys):
+    path = tmp_path / 'probe.jsonl'
+    path.write_text(''.join(json.dumps(p) + '\n' for p in probes([(101.0, 101.5)], end=103.0)))
+    assert drill.main(['outage', str(path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    sent = len(probes([(101.0, 101.5)], end=103.0))
+    assert result['requests'] == sent and result['failed'] == 5
+    assert result['longest_outage_s'] == pytest.approx(0.5, abs=0.11)

@@ -177,3 +177,17 @@ def test_new_content_replaces_the_file_only_when_its_validate_command_passes(tmp
 def test_a_validate_command_without_the_placeholder_is_refused(tmp_path, capsys):
     result = run(capsys, [{'path': str(tmp_path / 'x'), 'content': 'a', 'validate': 'true'}])
     assert result['failed'] and 'validate must contain %s' in result['msg'] and not (tmp_path / 'x').exists()
+
+
+def test_a_refused_file_leaves_the_files_before_it_as_they_were(tmp_path, capsys):
+    # the password file comes before the configuration that includes it: a
+    # configuration the test refuses must not leave a new password behind
+    password, conf = tmp_path / 'auth.conf', tmp_path / 'keepalived.conf'
+    password.write_text('old\n')
+    conf.write_text('good\n')
+    result = run(capsys, [{'path': str(tmp_path / 'sub'), 'content': 'x'},
+                          {'path': str(password), 'secret_content': 'new\n'},
+                          {'path': str(conf), 'content': 'bad\n', 'validate': 'grep -qx good %s'}])
+    assert result['failed'] and result['changed'] is False and 'installed so far: none' in result['msg']
+    assert password.read_text() == 'old\n' and conf.read_text() == 'good\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['auth.conf', 'keepalived.conf']
