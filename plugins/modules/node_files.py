@@ -202,10 +202,14 @@ def validate_first(module, files):
     """Check every new content that has a `validate` command before anything
     is written, so that a refused file leaves every other path of the call as
     it was (a password file listed before the configuration that includes it).
-    A file whose directory does not exist yet is checked when it is written."""
+    A file whose directory does not exist yet, or whose validate command is
+    not installed yet (this call installs it), is checked when it is written."""
     for spec in files:
         content = spec['secret_content'] if spec.get('secret_content') is not None else spec.get('content')
         if not spec.get('validate') or content is None or not os.path.isdir(os.path.dirname(spec['path'])):
+            continue
+        program = validate_command(spec['validate'], '')[0]
+        if os.path.isabs(program) and not os.path.exists(program):
             continue
         wanted = to_bytes(content, errors='surrogate_or_strict')
         if read_bytes(spec['path']) != wanted:
@@ -308,7 +312,8 @@ def main():
         module.fail_json(msg='every path must be absolute and given once: %s' % ', '.join(relative + twice))
     changed_paths, diffs = [], []
     try:
-        validate_first(module, files)
+        if not module.check_mode:
+            validate_first(module, files)
     except (OSError, ValueError) as exc:
         module.fail_json(msg='%s (installed so far: none)' % to_native(exc), changed=False, changed_paths=[])
     steps = ([(make_directory, spec, (params['owner'], params['group'])) for spec in directories]

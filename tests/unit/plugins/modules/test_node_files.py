@@ -191,3 +191,14 @@ def test_a_refused_file_leaves_the_files_before_it_as_they_were(tmp_path, capsys
     assert result['failed'] and result['changed'] is False and 'installed so far: none' in result['msg']
     assert password.read_text() == 'old\n' and conf.read_text() == 'good\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['auth.conf', 'keepalived.conf']
+
+
+def test_a_validate_command_the_call_installs_is_run_when_its_file_is_written(tmp_path, capsys):
+    # a fresh node: the configuration test comes in the same call, before the file it checks
+    check, conf = tmp_path / 'config-test', tmp_path / 'keepalived.conf'
+    files = [{'path': str(check), 'content': '#!/bin/sh\ngrep -qx good "$1"\n', 'mode': '0755'},
+             {'path': str(conf), 'content': 'good\n', 'validate': '%s %%s' % check}]
+    assert run(capsys, files, check=True)['changed'] and not check.exists()
+    assert run(capsys, files)['changed'] and conf.read_text() == 'good\n'
+    files[1]['content'] = 'bad\n'
+    assert run(capsys, files)['failed'] and conf.read_text() == 'good\n'
