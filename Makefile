@@ -9,6 +9,7 @@
 #
 # Other targets: make setup | lint | unit | collection | sanity | import |
 #                molecule | lab-test | infra | installed | drill | status | switchover |
+#                forwarding-test |
 #                migrate | bench (BENCH_REPS=5) |
 #                mutations (ONLY="vip-bound ...") | repeat (REPEAT=5) |
 #                wholestack (WHOLESTACK_REPS=5) |
@@ -33,7 +34,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover uninstall-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover forwarding-test uninstall-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
 
 test: setup lint unit sanity import molecule lab-test
 
@@ -62,7 +63,7 @@ lint: $(VENV)/.installed
 	ansible-doc -t filter netsocs.failover.unit_states > /dev/null
 	ansible-doc -t test netsocs.failover.ipv4_net > /dev/null
 	ansible-doc netsocs.failover.warn > /dev/null
-	for r in keepalived docker_stack nfs_server nfs_client firewall; do ansible-doc -t role netsocs.failover.$$r > /dev/null; done
+	for r in keepalived docker_stack nfs_server nfs_client firewall observability; do ansible-doc -t role netsocs.failover.$$r > /dev/null; done
 	# docs/variables.md and the role READMEs render the argument specs
 	python3 tests/tools/render_docs.py --check
 	# the alert rules, each firing and silent, and the metrics' exposition format (promtool, from
@@ -178,6 +179,13 @@ status:
 switchover:
 	ansible-playbook switchover.yml -i inventories/lab/hosts.yml
 
+# The logs forwarded through a receiver outage: the outsider's rsyslog
+# receiver stopped 60 s while node-a fails over and back; every line written
+# must arrive once, with its own time (reports/forwarding.md).
+forwarding-test:
+	ansible-playbook molecule/resources/forwarding.yml -i inventories/lab/hosts.yml
+	cat reports/forwarding.md
+
 # uninstall.yml on the lab with clients watching (reports/uninstall.txt); the
 # lab keeps only node-b's stack afterwards: make lab-destroy, then make lab.
 uninstall-test:
@@ -284,14 +292,14 @@ migrate:
 # CI: the lab from scratch, its static state (testinfra), the installed
 # collection on it (which runs the stop_keepalived drill), its status, the
 # whole stack on its MASTER (the Docker daemon killed, every container), the
-# other drills, a switchover, the profile changed both ways and, last, the
-# failover layer uninstalled with clients watching; the lab is removed
+# other drills, a switchover, the profile changed both ways, the logs
+# forwarded through a receiver outage and, last, the failover layer uninstalled with clients watching; the lab is removed
 # whatever the outcome.
 lab-test: setup
 	rm -f reports/drill-*
 	if $(MAKE) lab && $(MAKE) infra && $(MAKE) installed && $(MAKE) status && $(MAKE) wholestack WHOLESTACK_REPS=1 \
 	  && $(MAKE) drill DRILLS="$(filter-out stop_keepalived,$(DRILLS))" && $(MAKE) switchover && $(MAKE) migrate \
-	  && $(MAKE) uninstall-test; then rc=0; else rc=1; fi; \
+	  && $(MAKE) forwarding-test && $(MAKE) uninstall-test; then rc=0; else rc=1; fi; \
 	  $(MAKE) lab-destroy; exit $$rc
 
 clean:

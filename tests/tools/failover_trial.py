@@ -799,6 +799,8 @@ class Trial(object):
     def start_probes(self):
         """Start the clock, read where things stand, start the probes: (before, threads)."""
         self.t0 = time.monotonic()
+        # The same moment on the wall clock: other records (Prometheus' samples) line up with the trial's times.
+        self.epoch0 = time.time()
         before = {'served_by': self.request()['node'], 'holders': self.holders()}
         threads = [threading.Thread(target=self.probe_holders, daemon=True),
                    threading.Thread(target=self.probe_client, daemon=True)]
@@ -871,6 +873,7 @@ class Trial(object):
             report['writes'] = self.writes_report()
         self.judge(report)
         report.update({'before': before, 'partition': self.args.partition, 'hold_s': self.args.hold,
+                       'epoch_t0': round(self.epoch0, 3),
                        'expect': self.args.expect, 'cut_s': round(cut, 2), 'healed_s': round(healed, 2),
                        'samples': len(self.holder_samples), 'timeout_s': self.args.timeout})
         return report
@@ -935,6 +938,7 @@ class Trial(object):
         report.update({
             'before': before,
             'action': self.args.action, 'target': self.args.target, 'expect': self.args.expect,
+            'epoch_t0': round(self.epoch0, 3),
             'action_started_s': round(started, 3), 'action_took_s': round(acted, 3),
             'action_error': self.action_error,
             'reached': reached_at is not None,

@@ -32,7 +32,7 @@ FIGURES = [('vip_s', 'VIP moved'), ('vip_away_s', 'VIP away'), ('outage_s', 'cli
            ('off_holder_s', 'stack off the VIP holder'), ('dual_writer_s', 'two writers'),
            ('heal_s', 'converged after healing'), ('isolated_vip_s', "cut-off node's VIP"),
            ('isolated_stack_s', "cut-off node's stack")]
-ROLES = ['keepalived', 'docker_stack', 'nfs_server', 'nfs_client', 'firewall']
+ROLES = ['keepalived', 'docker_stack', 'nfs_server', 'nfs_client', 'firewall', 'observability']
 # Values for the role READMEs' examples (documentation addresses, the pair's default paths).
 EXAMPLE = {
     'keepalived_vip': '192.0.2.100', 'keepalived_interface': 'eth0', 'keepalived_node_ip': '192.0.2.11',
@@ -52,6 +52,7 @@ EXAMPLE = {
     'nfs_client_mount_root': '/mnt/netsocs-nfs', 'nfs_client_shares': ['recordings', 'certificates'],
     'nfs_client_runtime_dir': '/usr/local/libexec/netsocs-failover', 'nfs_client_config_dir': '/etc/netsocs-failover',
     'firewall_admin_networks': ['192.0.2.0/24'], 'firewall_nfs_mountd_port': 20048, 'firewall_interface': 'eth0',
+    'observability_syslog_files': ['/var/log/keepalived-failover.log', '/var/log/keepalived-health.log'],
 }
 
 

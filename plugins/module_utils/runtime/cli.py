@@ -58,7 +58,8 @@ def respond(node, state, config):
     hands over."""
     progress = watchdog.make_progress(config)
     if progress is not None:
-        threading.Thread(target=watchdog.watch, args=(node, state, config, progress), daemon=True).start()
+        threading.Thread(target=watchdog.watch, args=(node, state, config, progress), daemon=True,
+                         kwargs={'fenced': lambda: publish_metrics(node, state, config)}).start()
 
     def answer():
         alive = progress is None or progress.alive(time.monotonic())
@@ -109,10 +110,18 @@ def publish_metrics(node, state, config):
         log(config['health_log_file'], 'metrics: %s' % said)
 
 
+def sync(node, state, config):
+    """A transition's stack sync, then the metrics at once (the VIP and the
+    stack changed hands: a scrape need not wait for the next health round)."""
+    result = lifecycle.sync(node, state, config)
+    publish_metrics(node, state, config)
+    return result
+
+
 DISPATCH = {
     'trigger': lambda node, state, config, argv: lifecycle.trigger(
         config, state, argv[0].upper() if argv else 'UNKNOWN'),
-    'sync': lambda node, state, config, argv: lifecycle.sync(node, state, config),
+    'sync': lambda node, state, config, argv: sync(node, state, config),
     'health': lambda node, state, config, argv: check_health(node, state, config),
     'guard': lambda node, state, config, argv: guard_check(node, state, config),
     'respond': lambda node, state, config, argv: respond(node, state, config),

@@ -146,9 +146,12 @@ def fence(node, state, config, why):
         log(config['log_file'], 'ERROR watchdog: the stack did not stop: %s' % exc)
 
 
-def watch(node, state, config, progress, stop=lambda: False, clock=time.monotonic, sleep=time.sleep):
+def watch(node, state, config, progress, stop=lambda: False, clock=time.monotonic, sleep=time.sleep,
+          fenced=lambda: None):
     """Sample Keepalived's progress until stop(); fence it when it stalls
-    past stall + fence_delay. progress: the Progress the responder reads."""
+    past stall + fence_delay, then call fenced() (the metrics: a hung
+    Keepalived runs no health round that would rewrite them). progress: the
+    Progress the responder reads."""
     settings = config['keepalived']
     main_pid, looked_up, fenced_at = None, None, None
     while not stop():
@@ -165,6 +168,7 @@ def watch(node, state, config, progress, stop=lambda: False, clock=time.monotoni
             fenced_at = now
             fence(node, state, config, '%s for %.1f s' % (
                 'stopped (state T)' if progress.state == 'T' else 'made no progress', stalled))
+            fenced()
             main_pid = None
         sleep(PERIOD)
 

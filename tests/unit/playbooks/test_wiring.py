@@ -16,7 +16,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).parents[3]
 RUNTIME = ROOT / 'plugins' / 'module_utils' / 'runtime'
-ROLES = ['keepalived', 'docker_stack', 'nfs_server', 'nfs_client', 'firewall']
+ROLES = ['keepalived', 'docker_stack', 'nfs_server', 'nfs_client', 'firewall', 'observability']
 SHIPPED = sorted(set(ROOT.glob('*.yml')) | set((ROOT / 'playbooks').rglob('*.yml')))
 
 
@@ -119,7 +119,7 @@ def test_no_role_reads_another_roles_variables(role):
 
 def test_no_playbook_reads_a_roles_private_facts():
     for path in SHIPPED:
-        assert not re.search(r'\b_(keepalived|docker_stack|nfs_server|nfs_client|firewall)_', path.read_text()), path
+        assert not re.search(r'\b_(keepalived|docker_stack|nfs_server|nfs_client|firewall|observability)_', path.read_text()), path
 
 
 def pair():

@@ -128,7 +128,7 @@ def config(tmp_path):
                 hook_path='/bin/true', keepalived=dict(settings.DEFAULTS['keepalived'], watchdog=True))
 
 
-def run_watch(config, samples, node, monkeypatch, period=0.1):
+def run_watch(config, samples, node, monkeypatch, period=0.1, fenced=lambda: None):
     """Run the sampler over `samples` (one per period) on a fake clock."""
     clock = [0.0]
     feed = list(samples)
@@ -142,7 +142,7 @@ def run_watch(config, samples, node, monkeypatch, period=0.1):
     progress = watchdog.Progress(0.6)
     state = files.State(config['state_dir'])
     watchdog.watch(node, state, config, progress, stop=stop, clock=lambda: clock[0],
-                   sleep=lambda s: clock.__setitem__(0, clock[0] + period))
+                   sleep=lambda s: clock.__setitem__(0, clock[0] + period), fenced=fenced)
     return progress, state
 
 
@@ -150,8 +150,11 @@ def test_a_hung_keepalived_is_fenced_once(config, monkeypatch):
     node = Node()
     # progress for 0.3 s, then the count stops for 2 s
     samples = [((2831,), 'S', n) for n in range(3)] + [((2831,), 'T', 3)] * 20
-    _progress, state = run_watch(config, samples, node, monkeypatch)
+    published = []
+    _progress, state = run_watch(config, samples, node, monkeypatch, fenced=lambda: published.append(list(node.done)))
     assert node.done == ['kill', 'drop vip']  # then the sync: no container to stop
+    # the metrics rewritten once the VIP was off (no health round runs while Keepalived hangs)
+    assert published == [['kill', 'drop vip']]
     assert state.read()['master_failed_at'] > 0  # failback held off
     log = open(config['log_file']).read()
     assert 'watchdog: keepalived stopped (state T) for 1.1 s: fencing it' in log
