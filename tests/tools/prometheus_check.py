@@ -4,7 +4,8 @@ test bed's Prometheus (on the outsider, molecule/resources/files/prometheus.yml)
 scrapes both nodes' node_exporter and evaluates prometheus/netsocs-failover.rules.yml.
 
     prometheus_check.py up     --url URL --nodes node-a,node-b [--timeout S]
-        both targets up and the VIP held by exactly one of them
+        both targets up, the VIP held by exactly one of them, the same
+        runtime version and stack definition on both (netsocs_failover_build_info)
     prometheus_check.py moved  --url URL --to node-b --from-node node-a --at EPOCH --within S
         node-b's netsocs_failover_vip_held sample went to 1 (and node-a's to 0)
         within S seconds of EPOCH (when the VIP moved, as the trial saw it)
@@ -91,9 +92,11 @@ def cmd_up(args):
               for series in query(args.url, 'up{job="netsocs-failover"}')}
         held = {series['metric'].get('node'): series['value'][1]
                 for series in query(args.url, 'netsocs_failover_vip_held')}
-        report = {'up': up, 'vip_held': held,
+        builds = {series['metric'].get('node'): '%s/%s' % (series['metric'].get('version'), series['metric'].get('stack'))
+                  for series in query(args.url, 'netsocs_failover_build_info')}
+        report = {'up': up, 'vip_held': held, 'build': builds,
                   'ok': all(up.get(n) == '1' for n in args.nodes) and sorted(held.values()) == ['0'] * (len(args.nodes) - 1) + ['1']
-                  and set(held) == set(args.nodes)}
+                  and set(held) == set(args.nodes) and set(builds) == set(args.nodes) and len(set(builds.values())) == 1}
         if report['ok'] or time.monotonic() > deadline:
             return report
         time.sleep(1)

@@ -11,3 +11,7 @@ points; the keepalived, docker_stack and nfs_client roles install them). The
 README.md beside this file is the map: which module does what, who calls
 which action, who writes which state file.
 """
+
+# The collection's version this runtime came with (galaxy.yml's; a unit test
+# keeps them equal): the metrics publish it.
+__version__ = '2.0.0'

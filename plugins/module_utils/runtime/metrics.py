@@ -17,11 +17,12 @@ generated from it).
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import re
 import tempfile
 
-from . import vrrp
+from . import __version__, vrrp
 from .state import read_json
 
 # (name, type, help). Names follow Prometheus' conventions: the
@@ -50,18 +51,24 @@ METRICS = (
     ('netsocs_failover_last_drill_timestamp_seconds', 'gauge',
      'When failover_drill.yml last finished on this pair (seconds since the epoch; absent before the first drill).'),
     ('netsocs_failover_last_drill_success', 'gauge', 'Whether that drill passed (1) or failed (0).'),
+    ('netsocs_failover_build_info', 'gauge',
+     "Always 1: the runtime's version and a digest of the stack's definition (the project's compose file and .env), "
+     'equal on both nodes when they run the same stack.'),
     ('netsocs_failover_metrics_timestamp_seconds', 'gauge', 'When this file was written (seconds since the epoch).'),
 )
+# The stack's definition, in the project directory (the docker_stack role writes both).
+STACK_FILES = ('docker-compose.yml', '.env')
 HEALTH_STATUSES = ('healthy', 'degraded', 'failed')
 NUMBER = re.compile(r'\b\d+(?:\.\d+)?(?=s?\b)')
 STORAGE_BROKEN = 'shared storage broken'
 
 
-def collect(stack_state, vrrp_record, vip_held, containers_running, drill, now, holdoff_seconds=0):
+def collect(stack_state, vrrp_record, vip_held, containers_running, drill, now, holdoff_seconds=0,
+            stack_digest=''):
     """[(name, labels, value)] from what the node recorded and read: the
     stack state (stack-state.json), the VRRP record (None: nothing recorded),
     whether it holds the VIP, its running containers (None: unreadable), the
-    last drill's record ({} before any)."""
+    last drill's record ({} before any), the stack definition's digest."""
     samples = [('netsocs_failover_vip_held', {}, int(bool(vip_held)))]
     current = (vrrp_record or {}).get('state')
     samples += [('netsocs_failover_vrrp_state', {'state': state}, int(state == current)) for state in vrrp.STATES]
@@ -92,8 +99,25 @@ def collect(stack_state, vrrp_record, vip_held, containers_running, drill, now, 
     if drill.get('at'):
         samples.append(('netsocs_failover_last_drill_timestamp_seconds', {}, float(drill['at'])))
         samples.append(('netsocs_failover_last_drill_success', {}, int(bool(drill.get('passed')))))
+    samples.append(('netsocs_failover_build_info', {'version': __version__, 'stack': stack_digest}, 1))
     samples.append(('netsocs_failover_metrics_timestamp_seconds', {}, round(float(now), 3)))
     return samples
+
+
+def stack_digest(project_dir):
+    """The first 12 hex digits of a SHA-256 over the stack's definition files
+    (a missing one counts as empty), or '' when none can be read."""
+    digest, found = hashlib.sha256(), False
+    for name in STACK_FILES:
+        digest.update(name.encode() + b'\0')
+        try:
+            with open(os.path.join(project_dir, name), 'rb') as handle:
+                digest.update(handle.read())
+            found = True
+        except OSError:
+            pass
+        digest.update(b'\0')
+    return digest.hexdigest()[:12] if found else ''
 
 
 def transition_time(vrrp_record):
@@ -158,6 +182,6 @@ def publish(node, state, config, now):
         containers = None
     record = vrrp.read_record(config['vrrp_state_file']) if config.get('vrrp_state_file') else None
     samples = collect(state.read(), record, node.is_master(), containers, drill_record(config), now,
-                      holdoff_seconds=config['failback_holdoff_seconds'])
+                      holdoff_seconds=config['failback_holdoff_seconds'], stack_digest=stack_digest(config['project_dir']))
     write(config['metrics_file'], render(samples))
     return True

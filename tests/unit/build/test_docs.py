@@ -58,3 +58,6 @@ def test_the_version_is_the_last_release_everywhere():
     assert version == max(releases, key=lambda v: tuple(int(p) for p in v.split('.')))
     tarballs = set(re.findall(r'netsocs-failover-(\d+\.\d+\.\d+)\.tar\.gz', (ROOT / 'README.md').read_text()))
     assert tarballs == {version}
+    # the node runtime publishes it (netsocs_failover_build_info)
+    runtime = (ROOT / 'plugins' / 'module_utils' / 'runtime' / '__init__.py').read_text()
+    assert re.search(r"^__version__ = '%s'$" % re.escape(version), runtime, re.M)

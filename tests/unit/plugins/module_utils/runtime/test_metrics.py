@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from ansible_collections.netsocs.failover.plugins.module_utils import runtime
 from ansible_collections.netsocs.failover.plugins.module_utils.runtime import metrics
 from ansible_collections.netsocs.failover.plugins.module_utils.runtime import state as files
 
@@ -103,7 +104,8 @@ def config(tmp_path, metrics_file):
     vrrp_state = tmp_path / 'vrrp-state.json'
     files.write_json(str(vrrp_state), VRRP)
     return {'metrics_file': metrics_file, 'vrrp_state_file': str(vrrp_state), 'failback_holdoff_seconds': 120,
-            'drill_file': str(tmp_path / 'last-drill.json'), 'state_dir': str(tmp_path)}
+            'drill_file': str(tmp_path / 'last-drill.json'), 'state_dir': str(tmp_path),
+            'project_dir': str(tmp_path / 'project')}
 
 
 def test_publish_writes_the_file_only_when_configured(tmp_path):
@@ -130,3 +132,24 @@ def test_the_reason_label_keeps_no_changing_number():
     stack['last_health']['kind'] = 'MASTER: critical container(s) not running: mediamtx2'
     got = values(metrics.collect(stack, None, True, 0, {}, NOW))
     assert got[('netsocs_failover_health_info', (('reason', 'MASTER: critical container(s) not running: mediamtx2'),))] == 1
+
+
+def test_the_stack_digest_is_equal_for_equal_definitions_and_follows_a_change(tmp_path):
+    a, b = tmp_path / 'a', tmp_path / 'b'
+    assert metrics.stack_digest(str(a)) == ''  # nothing deployed: no digest
+    for project in (a, b):
+        project.mkdir()
+        (project / 'docker-compose.yml').write_text('services: {}\n')
+        (project / '.env').write_text('TAG=1\n')
+    assert metrics.stack_digest(str(a)) == metrics.stack_digest(str(b)) != ''
+    (b / '.env').write_text('TAG=2\n')
+    assert metrics.stack_digest(str(a)) != metrics.stack_digest(str(b))
+    # a file's content cannot pass for the other's name
+    (b / '.env').write_text('')
+    (b / 'docker-compose.yml').write_text('services: {}\nTAG=1\n')
+    assert metrics.stack_digest(str(a)) != metrics.stack_digest(str(b))
+
+
+def test_build_info_carries_the_version_and_the_digest():
+    got = values(metrics.collect({}, None, False, 0, {}, NOW, stack_digest='0123456789ab'))
+    assert got[('netsocs_failover_build_info', (('stack', '0123456789ab'), ('version', runtime.__version__)))] == 1
