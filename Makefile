@@ -9,7 +9,7 @@
 #
 # Other targets: make setup | lint | unit | collection | sanity | import |
 #                molecule | lab-test | infra | installed | drill | status | switchover |
-#                schedule-test | forwarding-test |
+#                schedule-test | forwarding-test | upgrade-test (UPGRADE_FROM=v2.0.0) |
 #                migrate | bench (BENCH_REPS=5) |
 #                mutations (ONLY="vip-bound ...") | repeat (REPEAT=5) |
 #                wholestack (WHOLESTACK_REPS=5) |
@@ -34,7 +34,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed schedule-test drill status switchover forwarding-test uninstall-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed schedule-test drill status switchover forwarding-test uninstall-test upgrade-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
 
 test: setup lint unit sanity import molecule lab-test
 
@@ -207,6 +207,24 @@ switchover:
 forwarding-test:
 	ansible-playbook molecule/resources/forwarding.yml -i inventories/lab/hosts.yml
 	cat reports/forwarding.md
+
+# The upgrade from the last release (not in make test: about 6 minutes): the
+# lab rebuilt and deployed from UPGRADE_FROM's tree (git archive), then this
+# tree's site.yml applied with both nodes watched and clients probing: nothing
+# may move or fail, and a second run changes nothing (reports/upgrade.md).
+UPGRADE_FROM ?= v2.0.0
+UPGRADE := $(PUBLISH)/upgrade
+upgrade-test: setup
+	rm -rf $(UPGRADE) && mkdir -p $(UPGRADE)/tree
+	git archive $(UPGRADE_FROM) | tar -x -C $(UPGRADE)/tree
+	-$(MAKE) lab-destroy
+	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule create --scenario-name lab
+	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule prepare --scenario-name lab
+	cd $(UPGRADE)/tree && ANSIBLE_COLLECTIONS_PATH=$(UPGRADE)/tree/collections PYTHONPATH=$(UPGRADE)/tree/collections \
+	  ansible-playbook site.yml -i inventories/lab/hosts.yml $(LAB_CLI_VALUES)
+	UPGRADE_WORK=$(UPGRADE)/work UPGRADE_FROM=$(UPGRADE_FROM) ansible-playbook molecule/resources/upgrade.yml \
+	  -i inventories/lab/hosts.yml -e upgrade_args="$(LAB_CLI_VALUES)"
+	cat reports/upgrade.md
 
 # uninstall.yml on the lab with clients watching (reports/uninstall.txt); the
 # lab keeps only node-b's stack afterwards: make lab-destroy, then make lab.
