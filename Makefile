@@ -9,7 +9,7 @@
 #
 # Other targets: make setup | lint | unit | collection | sanity | import |
 #                molecule | lab-test | infra | installed | drill | status | switchover |
-#                schedule-test | forwarding-test | upgrade-test (UPGRADE_FROM=v2.0.0) |
+#                forwarding-test | upgrade-test (UPGRADE_FROM=v2.0.0) |
 #                migrate | bench (BENCH_REPS=5) |
 #                mutations (ONLY="vip-bound ...") | repeat (REPEAT=5) |
 #                wholestack (WHOLESTACK_REPS=5) |
@@ -34,7 +34,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed schedule-test drill status switchover forwarding-test uninstall-test upgrade-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover forwarding-test uninstall-test upgrade-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
 
 test: setup lint unit sanity import molecule lab-test
 
@@ -142,48 +142,41 @@ lab: setup
 	@echo "  make lab-destroy                                         remove the lab"
 
 # The collection as users get it, against the lab: the tarball installed into
-# a fresh collections path, site, status and a drill run by name from a
-# directory outside this checkout (no ansible.cfg, no link farm); the drill's
-# report must land in that directory, not in the collection, and its result
-# in both nodes' metrics.
+# a fresh collections path, site and status run by name from a directory
+# outside this checkout (no ansible.cfg, no link farm), then the drill as its
+# schedule runs it: drill_schedule (by name) writes the timer's service and
+# timer into a directory of their own (systemd is not PID 1 on the CI
+# machines, so no timer fires here), a second run changes nothing, and the
+# service's own command line runs as systemd would (tests/tools/run_unit.py).
+# The drill must pass, its report land in that directory (not in the
+# collection), a report past the retention go, its result reach both nodes'
+# metrics, and status show it.
 INSTALLED := $(PUBLISH)/installed
+OPERATOR := $(PUBLISH)/operator
+AS_OPERATOR := cd $(OPERATOR) && env -u PYTHONPATH ANSIBLE_COLLECTIONS_PATH=$(INSTALLED)
+SCHEDULE_PLAY := ansible-playbook netsocs.failover.drill_schedule -e drill_schedule_inventory=$(CURDIR)/inventories/lab/hosts.yml \
+  -e drill_schedule_dir=$(OPERATOR) -e drill_schedule_unit_dir=$(OPERATOR)/units -e drill_schedule_activate=false \
+  -e 'drill_schedule_calendar="*-*-* 04:00"' -e drill_schedule_keep_days=30
 installed: collection
-	rm -rf $(INSTALLED) $(PUBLISH)/operator && mkdir -p $(PUBLISH)/operator
+	rm -rf $(INSTALLED) $(OPERATOR) && mkdir -p $(OPERATOR)/units
 	env -u PYTHONPATH ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ansible-galaxy collection install --offline \
 	  -p $(INSTALLED) $(PUBLISH)/dist/netsocs-failover-*.tar.gz
-	for play in site status "failover_drill -e drill_method=stop_keepalived"; do \
-	  (cd $(PUBLISH)/operator && env -u PYTHONPATH ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) \
-	    ansible-playbook -i $(CURDIR)/inventories/lab/hosts.yml netsocs.failover.$$play) || exit 1; \
-	done
-	python3 playbooks/files/drill.py summary $(PUBLISH)/operator/reports/drill-stop_keepalived-*.json
+	for play in site status; do ($(AS_OPERATOR) ansible-playbook -i $(CURDIR)/inventories/lab/hosts.yml netsocs.failover.$$play) || exit 1; done
+	$(AS_OPERATOR) $(SCHEDULE_PLAY)
+	$(AS_OPERATOR) $(SCHEDULE_PLAY) | tee $(OPERATOR)/schedule-rerun.log
+	grep -Eq 'localhost +: .* changed=0 ' $(OPERATOR)/schedule-rerun.log || { echo "drill_schedule changed something on its second run"; exit 1; }
+	touch -d '40 days ago' $(OPERATOR)/reports/drill-stop_keepalived-old.json
+	$(AS_OPERATOR) python3 $(CURDIR)/tests/tools/run_unit.py $(OPERATOR)/units/netsocs-failover-drill.service
+	test ! -e $(OPERATOR)/reports/drill-stop_keepalived-old.json || { echo "the report past its retention is still there"; exit 1; }
+	python3 playbooks/files/drill.py summary $(OPERATOR)/reports/drill-stop_keepalived-*.json
 	@# the drill's result reached both nodes' metrics (rewritten every second)
 	for n in node-a node-b; do timeout 15 sh -c "until docker exec $$n grep -qx 'netsocs_failover_last_drill_success 1' \
 	  /var/lib/prometheus/node-exporter/netsocs_failover.prom; do sleep 1; done" \
 	  || { echo "$$n: its metrics show no passed drill"; exit 1; }; done
 	@if find $(INSTALLED) -path '*reports*' | grep .; then echo "the drill wrote into the installed collection"; exit 1; fi
-	@echo "installed collection: site, status and a drill ran by name from $(PUBLISH)/operator"
-
-# The drill on a schedule (playbooks/drill_schedule.yml), against the lab:
-# the service and timer written into a directory of their own (systemd is not
-# PID 1 on the CI machines, so no timer fires here), a second run changes
-# nothing, then the service's own command line runs as systemd would
-# (tests/tools/run_unit.py): the drill passes, its report joins the history, a
-# report past the retention is deleted, and status.yml shows the drill.
-SCHEDULE := $(PUBLISH)/schedule
-SCHEDULE_PLAY = ansible-playbook playbooks/drill_schedule.yml -e drill_schedule_inventory=$(CURDIR)/inventories/lab/hosts.yml \
-  -e drill_schedule_dir=$(SCHEDULE)/drills -e drill_schedule_unit_dir=$(SCHEDULE)/units -e drill_schedule_activate=false \
-  -e 'drill_schedule_calendar="*-*-* 04:00"' -e drill_schedule_keep_days=30
-schedule-test:
-	rm -rf $(SCHEDULE) && mkdir -p $(SCHEDULE)/units
-	$(SCHEDULE_PLAY)
-	$(SCHEDULE_PLAY) | tee $(SCHEDULE)/rerun.log
-	grep -Eq 'localhost +: .* changed=0 ' $(SCHEDULE)/rerun.log || { echo "drill_schedule.yml changed something on its second run"; exit 1; }
-	touch -d '40 days ago' $(SCHEDULE)/drills/reports/drill-stop_keepalived-old.json
-	python3 tests/tools/run_unit.py $(SCHEDULE)/units/netsocs-failover-drill.service
-	test ! -e $(SCHEDULE)/drills/reports/drill-stop_keepalived-old.json || { echo "the report past retention is still there"; exit 1; }
-	python3 playbooks/files/drill.py summary $(SCHEDULE)/drills/reports/drill-stop_keepalived-*.json
-	ansible-playbook status.yml -i inventories/lab/hosts.yml | tee $(SCHEDULE)/status.log
-	grep -q 'Last drill: passed (stop_keepalived), 0.0 days ago' $(SCHEDULE)/status.log || { echo "status.yml does not show the drill"; exit 1; }
+	$(AS_OPERATOR) ansible-playbook -i $(CURDIR)/inventories/lab/hosts.yml netsocs.failover.status | tee $(OPERATOR)/status.log
+	grep -q 'Last drill: passed (stop_keepalived), 0.0 days ago' $(OPERATOR)/status.log || { echo "status does not show the drill"; exit 1; }
+	@echo "installed collection: site, status and the scheduled drill ran by name from $(OPERATOR)"
 
 # The static state of both lab nodes (packages, services, secrets' modes,
 # ports, ufw order, exports, fstab, boot guard, logrotate), with testinfra.
@@ -330,15 +323,15 @@ migrate:
 	python3 tests/tools/ratio.py check || rc=1; exit $$rc
 
 # CI: the lab from scratch, its static state (testinfra), the installed
-# collection on it (which runs the stop_keepalived drill), the drill as its
-# schedule runs it and the status that shows it, the
+# collection on it (site, status, and the stop_keepalived drill as its
+# schedule runs it), the
 # whole stack on its MASTER (the Docker daemon killed, every container), the
 # other drills, a switchover, the profile changed both ways, the logs
 # forwarded through a receiver outage and, last, the failover layer uninstalled with clients watching; the lab is removed
 # whatever the outcome.
 lab-test: setup
 	rm -f reports/drill-*
-	if $(MAKE) lab && $(MAKE) infra && $(MAKE) installed && $(MAKE) schedule-test && $(MAKE) wholestack WHOLESTACK_REPS=1 \
+	if $(MAKE) lab && $(MAKE) infra && $(MAKE) installed && $(MAKE) wholestack WHOLESTACK_REPS=1 \
 	  && $(MAKE) drill DRILLS="$(filter-out stop_keepalived,$(DRILLS))" && $(MAKE) switchover && $(MAKE) migrate \
 	  && $(MAKE) forwarding-test && $(MAKE) uninstall-test; then rc=0; else rc=1; fi; \
 	  $(MAKE) lab-destroy; exit $$rc
