@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Did every forwarded log line arrive, once, with the node's time? Compares
 what the nodes wrote with what the syslog receiver on the outsider stored
 (molecule/resources/files/rsyslog-receiver.conf: one file per sender and
@@ -93,8 +92,8 @@ def snapshot(args):
             report['ok'] = report['ok'] and entry['ok']
         if args.journal_since is not None:
             idents = ['--identifier=%s' % p for p in args.programs]
-            written = [line.strip() for line in read(node, 'journalctl', *idents, '--output=cat',
-                                                      '--since=@%d' % int(args.journal_since)) if line.strip()]
+            journal = read(node, 'journalctl', *idents, '--output=cat', '--since=@%d' % int(args.journal_since))
+            written = [line.strip() for line in journal if line.strip()]
             received = []
             for program in args.programs:
                 received += [m for t, m in split_received(read(args.receiver, 'cat', RECEIVED % (node, program)))

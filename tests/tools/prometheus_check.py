@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """What a real Prometheus saw of the pair, read through its HTTP API: the
 test bed's Prometheus (on the outsider, molecule/resources/files/prometheus.yml)
 scrapes both nodes' node_exporter and evaluates prometheus/netsocs-failover.rules.yml.

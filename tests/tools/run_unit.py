@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run a oneshot systemd service's commands as systemd would, on a controller
 where systemd is not PID 1 (the CI machines): its Environment= and
 EnvironmentFile= settings, its WorkingDirectory=, ExecStart=, then

@@ -10,8 +10,8 @@ SPEC.loader.exec_module(check)
 
 
 def test_every_line_once_is_ok():
-    assert check.compare(['a', 'b', 'b'], ['b', 'a', 'b']) == {'written': 3, 'received': 3, 'lost': 0, 'doubled': 0,
-                                                                'ok': True}
+    expected = {'written': 3, 'received': 3, 'lost': 0, 'doubled': 0, 'ok': True}
+    assert check.compare(['a', 'b', 'b'], ['b', 'a', 'b']) == expected
 
 
 def test_a_lost_and_a_doubled_line_are_both_counted():
