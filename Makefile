@@ -216,7 +216,7 @@ upgrade-test: setup
 	cd $(UPGRADE)/tree && ANSIBLE_COLLECTIONS_PATH=$(UPGRADE)/tree/collections PYTHONPATH=$(UPGRADE)/tree/collections \
 	  ansible-playbook site.yml -i inventories/lab/hosts.yml $(LAB_CLI_VALUES)
 	UPGRADE_WORK=$(UPGRADE)/work UPGRADE_FROM=$(UPGRADE_FROM) ansible-playbook molecule/resources/upgrade.yml \
-	  -i inventories/lab/hosts.yml -e upgrade_args="$(LAB_CLI_VALUES)"
+	  -i inventories/lab/hosts.yml -e '{"upgrade_args": "$(LAB_CLI_VALUES)"}'
 	cat reports/upgrade.md
 
 # uninstall.yml on the lab with clients watching (reports/uninstall.txt); the

@@ -37,6 +37,8 @@ METRICS = (
      'When Keepalived last reported a transition on this node (seconds since the epoch).'),
     ('netsocs_failover_stack_containers_running', 'gauge',
      "The stack's containers running on this node (read from /proc, without the Docker daemon)."),
+    ('netsocs_failover_stack_containers_expected', 'gauge',
+     'The fewest containers of the stack a healthy MASTER runs (docker_stack_min_containers).'),
     ('netsocs_failover_health_ok', 'gauge', "Whether the health check Keepalived tracks last passed (1) or failed (0)."),
     ('netsocs_failover_health_status', 'gauge',
      'The last health round: 1 for its status (healthy, degraded: serving with a service down, failed), 0 for the others.'),
@@ -64,7 +66,7 @@ STORAGE_BROKEN = 'shared storage broken'
 
 
 def collect(stack_state, vrrp_record, vip_held, containers_running, drill, now, holdoff_seconds=0,
-            stack_digest=''):
+            stack_digest='', containers_expected=None):
     """[(name, labels, value)] from what the node recorded and read: the
     stack state (stack-state.json), the VRRP record (None: nothing recorded),
     whether it holds the VIP, its running containers (None: unreadable), the
@@ -80,6 +82,8 @@ def collect(stack_state, vrrp_record, vip_held, containers_running, drill, now, 
         samples.append(('netsocs_failover_last_transition_timestamp_seconds', {}, when))
     if containers_running is not None:
         samples.append(('netsocs_failover_stack_containers_running', {}, int(containers_running)))
+    if containers_expected is not None:
+        samples.append(('netsocs_failover_stack_containers_expected', {}, int(containers_expected)))
     health = stack_state.get('last_health') or {}
     if health:
         ok = bool(health.get('ok'))
@@ -182,6 +186,7 @@ def publish(node, state, config, now):
         containers = None
     record = vrrp.read_record(config['vrrp_state_file']) if config.get('vrrp_state_file') else None
     samples = collect(state.read(), record, node.is_master(), containers, drill_record(config), now,
-                      holdoff_seconds=config['failback_holdoff_seconds'], stack_digest=stack_digest(config['project_dir']))
+                      holdoff_seconds=config['failback_holdoff_seconds'], stack_digest=stack_digest(config['project_dir']),
+                      containers_expected=config.get('min_containers'))
     write(config['metrics_file'], render(samples))
     return True

@@ -105,7 +105,7 @@ def config(tmp_path, metrics_file):
     files.write_json(str(vrrp_state), VRRP)
     return {'metrics_file': metrics_file, 'vrrp_state_file': str(vrrp_state), 'failback_holdoff_seconds': 120,
             'drill_file': str(tmp_path / 'last-drill.json'), 'state_dir': str(tmp_path),
-            'project_dir': str(tmp_path / 'project')}
+            'project_dir': str(tmp_path / 'project'), 'min_containers': 3}
 
 
 def test_publish_writes_the_file_only_when_configured(tmp_path):
@@ -118,6 +118,7 @@ def test_publish_writes_the_file_only_when_configured(tmp_path):
     assert metrics.publish(Node(True, [('caddy', 1), ('traefik', 2)]), state, config(tmp_path, str(out)), NOW)
     text = out.read_text()
     assert 'netsocs_failover_vip_held 1' in text and 'netsocs_failover_stack_containers_running 2' in text
+    assert 'netsocs_failover_stack_containers_expected 3' in text
     assert 'netsocs_failover_vrrp_state{state="MASTER"} 1' in text and 'netsocs_failover_last_drill_success 0' in text
     # the containers unreadable (/proc): the metric is left out, the rest is written
     assert metrics.publish(Node(False, OSError('gone')), state, config(tmp_path, str(out)), NOW)
