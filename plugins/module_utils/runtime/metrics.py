@@ -2,7 +2,8 @@
 # Copyright: Netsocs
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The node's metrics for Prometheus, through node_exporter's textfile
-collector: after every health round (`stack-hook health`, every second) the
+collector: after every health round (`stack-hook health`, every second),
+every transition's stack sync and a watchdog fence (cli.publish_metrics), the
 runtime writes `metrics_file` (stack.json; empty: off) in the text exposition
 format, atomically (a temporary file in the same directory, then a rename),
 so a scrape never reads half a file.
