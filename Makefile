@@ -201,6 +201,25 @@ forwarding-test:
 	ansible-playbook molecule/resources/forwarding.yml -i inventories/lab/hosts.yml
 	cat reports/forwarding.md
 
+# An existing install adopted (make lab-test's first step: it builds the lab):
+# fresh lab nodes run the stack by hand, then site.yml, first with --check
+# --diff, then for real with clients probing node-a's own address; no request
+# may fail and node-a's stack is never restarted (reports/adopt.md). The lab
+# is then as `make lab` leaves it.
+adopt-test: setup
+	-molecule destroy --scenario-name lab
+	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule create --scenario-name lab
+	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule prepare --scenario-name lab
+	ansible-playbook molecule/resources/adopt.yml -i inventories/lab/hosts.yml -e '{"adopt_args": "$(LAB_CLI_VALUES)"}'
+	cat reports/adopt.md
+
+# A changed compose file and Keepalived setting deployed on the lab (v2),
+# then rollback.yml with clients watching: v1 runs again, one VIP holder
+# throughout, the outage within the promise `rollback` (reports/rollback.md).
+rollback-test:
+	ansible-playbook molecule/resources/rollback.yml -i inventories/lab/hosts.yml -e '{"rollback_args": "$(LAB_CLI_VALUES)"}'
+	cat reports/rollback.md
+
 # The upgrade from the last release (not in make test: about 6 minutes): the
 # lab rebuilt and deployed from UPGRADE_FROM's tree (git archive), then this
 # tree's site.yml applied with both nodes watched and clients probing: nothing
@@ -322,17 +341,18 @@ migrate:
 	done; python3 tests/tools/soak.py table reports/migration-to-reference.json reports/migration-to-default.json | tee reports/migration.md; \
 	python3 tests/tools/ratio.py check || rc=1; exit $$rc
 
-# CI: the lab from scratch, its static state (testinfra), the installed
+# CI: the lab from scratch over a stack run by hand (adopt-test), its static state (testinfra), the installed
 # collection on it (site, status, and the stop_keepalived drill as its
 # schedule runs it), the
 # whole stack on its MASTER (the Docker daemon killed, every container), the
-# other drills, a switchover, the profile changed both ways, the logs
+# other drills, a switchover, a rollback, the profile changed both ways, the logs
 # forwarded through a receiver outage and, last, the failover layer uninstalled with clients watching; the lab is removed
 # whatever the outcome.
 lab-test: setup
 	rm -f reports/drill-*
-	if $(MAKE) lab && $(MAKE) infra && $(MAKE) installed && $(MAKE) wholestack WHOLESTACK_REPS=1 \
-	  && $(MAKE) drill DRILLS="$(filter-out stop_keepalived,$(DRILLS))" && $(MAKE) switchover && $(MAKE) migrate \
+	if $(MAKE) adopt-test && $(MAKE) infra && $(MAKE) installed && $(MAKE) wholestack WHOLESTACK_REPS=1 \
+	  && $(MAKE) drill DRILLS="$(filter-out stop_keepalived,$(DRILLS))" && $(MAKE) switchover && $(MAKE) rollback-test \
+	  && $(MAKE) migrate \
 	  && $(MAKE) forwarding-test && $(MAKE) uninstall-test; then rc=0; else rc=1; fi; \
 	  $(MAKE) lab-destroy; exit $$rc
 

@@ -115,6 +115,16 @@ def test_secrets_are_root_only(host):
         assert (secret.user, secret.group, secret.mode) == ('root', 'root', 0o600), path
 
 
+def test_releases_are_root_only_and_keep_the_secrets_root_only(host):
+    # site.yml keeps the files it replaced (the .env and the VRRP password among them).
+    root = host.file('/var/lib/netsocs-failover/releases')
+    assert root.is_directory and (root.user, root.mode) == ('root', 0o700)
+    kept = host.run("find /var/lib/netsocs-failover/releases -path '*/files/opt/netsocs/.env'").stdout.split()
+    assert kept, 'no release keeps the .env the first deployment replaced'
+    for path in kept:
+        assert host.file(path).mode == 0o600, path
+
+
 def test_keepalived_config_is_valid(host):
     # The role's wrapper (Keepalived 2.2.7 on Debian 12 kills its own plain config test).
     assert host.run('%s/keepalived-config-test' % RUNTIME).rc == 0

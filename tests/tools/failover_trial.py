@@ -442,14 +442,18 @@ def stacks_of(sample):
 
 
 def watched(holder_samples, nodes, stack):
-    """Seconds each node held the VIP and ran the stack over the whole watch."""
+    """Seconds each node held the VIP and ran the stack over the whole watch,
+    and the longest time two nodes held it at once."""
     def total(node, field):
         spans = drill.intervals([{'t': s['t'], 'on': (s.get(field) or {}).get(node)} for s in holder_samples],
                                 'on', STALE_S)
         return round(sum(end - start for start, end in spans), 2)
 
     blind = unreadable(holder_samples, nodes, stack)
-    return {'held_vip_s': {n: total(n, 'holders') for n in nodes},
+    spans = {n: drill.intervals([{'t': s['t'], 'on': (s.get('holders') or {}).get(n)} for s in holder_samples],
+                                'on', STALE_S) for n in nodes}
+    dual = max([drill.longest_overlap(spans[a], spans[b]) for i, a in enumerate(nodes) for b in nodes[i + 1:]] or [0.0])
+    return {'held_vip_s': {n: total(n, 'holders') for n in nodes}, 'dual_vip_longest_s': round(dual, 2),
             'ran_stack_s': {n: total(n, 'stacks') for n in nodes} if stack else None,
             'unreadable_samples': len(blind), 'unreadable': blind[:10]}
 

@@ -39,13 +39,19 @@ def plan(role, last_role, containers, min_containers, standby='cold'):
 
     MASTER: start when fewer than min_containers run; restart a stack that
     already runs, but only on the transition into MASTER (a sync that finds the
-    node still MASTER must not restart a healthy stack). BACKUP: with a cold
+    node still MASTER must not restart a healthy stack). A node with no role
+    recorded (the boot unit records one at every boot) is new to the failover
+    layer: a stack that already runs there was started before it (an install
+    adopted) and is kept, brought to the compose file (Compose recreates only
+    the containers whose configuration changed). BACKUP: with a cold
     standby, down while any container of the project exists; with a warm one,
     stop while any container runs (the containers stay, so a promotion is a
     start, not a create; the role creates them at deploy, never a hook, which
     could pull an image).
     """
     if role == 'master':
+        if last_role is None and _compose.running_count(containers) >= min_containers:
+            return 'applied', 'apply'
         wanted = 'restarted' if last_role != 'master' else 'running'
     else:
         wanted = 'standby' if standby == 'warm' else 'stopped'
@@ -187,8 +193,11 @@ def apply_role(node, state, config, role):
         if config['lease']['enabled']:
             node.drop_lease()
         return
-    if role == 'master' and last != 'master' and not prestarted(state, config):
-        # One writer: the peer's stack down first (it is stopping it: its demotion).
+    adopting = role == 'master' and last is None and _compose.running_count(node.containers()) >= config['min_containers']
+    if role == 'master' and last != 'master' and not prestarted(state, config) and not adopting:
+        # One writer: the peer's stack down first (it is stopping it: its
+        # demotion). Not for a stack adopted here: it runs already, and the
+        # peer's own (also started by hand) stops at the end of its adopt_wait.
         waited = peer_stopped(node, config, state=state)
         if waited:
             log(config['log_file'], 'sync: promoted: %s' % waited)
@@ -249,9 +258,43 @@ def prestart(node, state, config, why='a planned switchover', serving=None):
         log(config['log_file'], 'prestart: stack running, %d container(s)' % _compose.running_count(after))
 
 
-def sync(node, state, config, max_rounds=5):
+# Seconds a node new to the failover layer, running a stack it was given by
+# hand, waits in its first BACKUP state for Keepalived's first election: its
+# start is always BACKUP for the master-down interval (3 adverts and a skew,
+# plus the startup delay: under 5 s even with the reference's 1 s adverts).
+ADOPT_WAIT = 10.0
+
+
+def adopt_wait(node, state, config, clock=time.monotonic, sleep=time.sleep):
+    """An install adopted: a node with no role recorded yet (the boot unit
+    records one at every boot, so this is the first start of Keepalived on a
+    node that ran the stack before the failover layer) and a stack running.
+    Keepalived starts every node as BACKUP; stopping the stack then would cut
+    the very node about to become MASTER. So wait, at most ADOPT_WAIT
+    seconds, for this node to become MASTER (it keeps the stack: plan) or for
+    the wait to end (it stays BACKUP: the peer serves, the stack stops).
+    Returns what the log says, or None when there is nothing to adopt."""
+    if state.read().get('role') is not None or node.is_master():
+        return None
+    running = _compose.running_count(node.containers())
+    if running < config['min_containers']:
+        return None
+    log(config['log_file'], 'sync: %d container(s) run and this node has no role yet (an install adopted): '
+        "waiting up to %.0f s for Keepalived's first election before acting" % (running, ADOPT_WAIT))
+    start = clock()
+    while clock() - start < ADOPT_WAIT:
+        if node.is_master():
+            return 'adopted: MASTER after %.1f s, the stack is kept' % (clock() - start)
+        sleep(0.2)
+    return 'still BACKUP after %.0f s: the peer serves, the stack stops' % ADOPT_WAIT
+
+
+def sync(node, state, config, max_rounds=5, clock=time.monotonic, sleep=time.sleep):
     """Act on the current role until the role no longer changes under us."""
     with StackLock(config['state_dir'], config['lock_timeout']):
+        waited = adopt_wait(node, state, config, clock, sleep)
+        if waited:
+            log(config['log_file'], 'sync: ' + waited)
         for _round in range(max_rounds):
             role = 'master' if node.is_master() else 'backup'
             apply_role(node, state, config, role)

@@ -335,6 +335,13 @@ def test_a_watch_counts_every_sample_not_only_the_last():
     assert report['held_vip_s'] == {'node-a': 2.6, 'node-b': 0.3}
     assert report['ran_stack_s'] == {'node-a': 2.9, 'node-b': 0.3}
     assert samples[-1]['holders']['node-b'] is False  # the last sample alone would show nothing
+    assert report['dual_vip_longest_s'] == 0.0
+
+
+def test_a_watch_reports_two_holders_at_once():
+    # node-b takes the VIP at 0.5 s, node-a lets go only at 0.8 s.
+    samples = [stacked(t / 10, t < 8, t >= 5, 4, 0) for t in range(20)]
+    assert trial.watched(samples, NODES, stack=True)['dual_vip_longest_s'] == 0.3
 
 
 def test_a_promised_trial_holds_its_end_state_for_the_table_s_stable_time(tmp_path):

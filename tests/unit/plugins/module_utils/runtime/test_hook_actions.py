@@ -168,11 +168,34 @@ def test_is_master_reads_the_vip(config):
     ('master', 'master', RUNNING, ('running', 'none')),     # still MASTER: never restart again
     ('master', 'master', RUNNING[:2], ('running', 'up')),   # still MASTER, one died: bring it back
     ('master', None, [], ('restarted', 'up')),               # first sync after boot
+    ('master', None, RUNNING, ('applied', 'apply')),         # an install adopted: kept, not restarted
+    ('master', None, RUNNING[:2], ('restarted', 'up')),      # too little of it runs: started as usual
     ('backup', 'master', RUNNING, ('stopped', 'down')),
     ('backup', 'backup', [], ('stopped', 'none')),
 ])
 def test_plan(role, last, containers, expected):
     assert lifecycle.plan(role, last, containers, 3) == expected
+
+
+def test_an_adopted_stack_is_kept_by_the_node_that_becomes_master(config, state, fake_clock):
+    # Keepalived's first state is BACKUP: the stack started by hand is not
+    # stopped; the node turns MASTER 1 s later and keeps it (no restart).
+    node = FakeNode([False] * 6 + [True], containers=RUNNING)
+    assert lifecycle.sync(node, state, config, clock=fake_clock.clock, sleep=fake_clock.sleep) == 'master'
+    assert node.actions == ['up'] and 'restart' not in node.actions  # `up` without --no-recreate: applied
+    assert 'adopted: MASTER after' in pathlib.Path(config['log_file']).read_text()
+
+
+def test_an_adopted_stack_stops_on_a_node_that_stays_backup(config, state, fake_clock):
+    node = FakeNode([False], containers=RUNNING)
+    assert lifecycle.sync(node, state, config, clock=fake_clock.clock, sleep=fake_clock.sleep) == 'backup'
+    assert fake_clock.now >= 1000.0 + lifecycle.ADOPT_WAIT and node.actions == ['down']
+    assert 'still BACKUP after 10 s' in pathlib.Path(config['log_file']).read_text()
+    # with a role recorded, a BACKUP never waits again
+    node.stack = list(RUNNING)
+    before = fake_clock.now
+    lifecycle.sync(node, state, config, clock=fake_clock.clock, sleep=fake_clock.sleep)
+    assert fake_clock.now == before and node.actions == ['down', 'down']
 
 
 def test_promotion_starts_the_stack(config, state):
@@ -274,6 +297,7 @@ def test_project_processes_are_the_running_containers_of_the_project():
 
 
 def test_demotion_fails_loudly_when_containers_remain(config, state):
+    state.update(role='master')  # a demotion
     node = FakeNode([False], RUNNING)
     node.compose = lambda args: node.actions.append(args[0])  # down that leaves everything running
     with pytest.raises(settings.HookError, match='not stopped'):
@@ -859,6 +883,7 @@ def test_a_warm_backup_never_creates_from_a_hook(warm, state):
 
 
 def test_a_warm_backup_that_cannot_stop_fails_loudly(warm, state):
+    state.update(role='master')  # a demotion
     node = FakeNode([False], RUNNING)
     node.compose = lambda args: node.actions.append(args[0])  # a stop that leaves everything running
     with pytest.raises(settings.HookError, match='not standby'):
