@@ -220,6 +220,15 @@ rollback-test:
 	ansible-playbook molecule/resources/rollback.yml -i inventories/lab/hosts.yml -e '{"rollback_args": "$(LAB_CLI_VALUES)"}'
 	cat reports/rollback.md
 
+# The same with the reference profile as v2 (not in make test: about 4
+# minutes): VRRPv2 with a password, so the rolled-back BACKUP and the MASTER do
+# not hear each other and rollback.yml starts the BACKUP only after the MASTER
+# stopped (reports/rollback-protocol.md).
+rollback-protocol-test:
+	ansible-playbook molecule/resources/rollback.yml -i inventories/lab/hosts.yml -e '{"rollback_args": "$(LAB_CLI_VALUES)"}' \
+	  -e rollback_trial=rollback-protocol -e '{"rollback_v2_vrrp": ["-e", "keepalived_vrrp_version=2", "-e", "keepalived_advert_int=1"]}'
+	cat reports/rollback-protocol.md
+
 # The upgrade from the last release (not in make test: about 6 minutes): the
 # lab rebuilt and deployed from UPGRADE_FROM's tree (git archive), then this
 # tree's site.yml applied with both nodes watched and clients probing: nothing
