@@ -9,7 +9,8 @@
 #
 # Other targets: make setup | lint | unit | collection | sanity | import |
 #                molecule | lab-test | infra | installed | drill | status | switchover |
-#                forwarding-test | upgrade-test (UPGRADE_FROM=v2.0.0) |
+#                forwarding-test | upgrade-test (UPGRADE_FROM=v2.1.0) | adopt-test |
+#                rollback-test | rollback-protocol-test |
 #                migrate | bench (BENCH_REPS=5) |
 #                mutations (ONLY="vip-bound ...") | repeat (REPEAT=5) |
 #                wholestack (WHOLESTACK_REPS=5) |
@@ -233,7 +234,7 @@ rollback-protocol-test:
 # lab rebuilt and deployed from UPGRADE_FROM's tree (git archive), then this
 # tree's site.yml applied with both nodes watched and clients probing: nothing
 # may move or fail, and a second run changes nothing (reports/upgrade.md).
-UPGRADE_FROM ?= v2.0.0
+UPGRADE_FROM ?= v2.1.0
 UPGRADE := $(PUBLISH)/upgrade
 upgrade-test: setup
 	rm -rf $(UPGRADE) && mkdir -p $(UPGRADE)/tree

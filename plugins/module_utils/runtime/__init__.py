@@ -14,4 +14,4 @@ which action, who writes which state file.
 
 # The collection's version this runtime came with (galaxy.yml's; a unit test
 # keeps them equal): the metrics publish it.
-__version__ = '2.1.0'
+__version__ = '2.2.0'
