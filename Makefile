@@ -35,7 +35,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover forwarding-test uninstall-test upgrade-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover forwarding-test replica-test uninstall-test upgrade-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
 
 test: setup lint unit sanity import molecule lab-test
 
@@ -64,7 +64,7 @@ lint: $(VENV)/.installed
 	ansible-doc -t filter netsocs.failover.unit_states > /dev/null
 	ansible-doc -t test netsocs.failover.ipv4_net > /dev/null
 	ansible-doc netsocs.failover.warn > /dev/null
-	for r in keepalived docker_stack nfs_server nfs_client firewall observability; do ansible-doc -t role netsocs.failover.$$r > /dev/null; done
+	for r in keepalived docker_stack nfs_server nfs_client storage_replica firewall observability; do ansible-doc -t role netsocs.failover.$$r > /dev/null; done
 	# docs/variables.md and the role READMEs render the argument specs
 	python3 tests/tools/render_docs.py --check
 	# the alert rules, each firing and silent, and the metrics' exposition format (promtool, from
@@ -247,6 +247,26 @@ upgrade-test: setup
 	UPGRADE_WORK=$(UPGRADE)/work UPGRADE_FROM=$(UPGRADE_FROM) ansible-playbook molecule/resources/upgrade.yml \
 	  -i inventories/lab/hosts.yml -e '{"upgrade_args": "$(LAB_CLI_VALUES)"}'
 	cat reports/upgrade.md
+
+# Replicated shares (failover_storage: replicated, inventories/lab-replicated):
+# fresh lab nodes deployed with each node's own copy of the shares; node-a
+# frozen and thawed with clients reading and writing through the VIP, then
+# destroyed, node-b rebooted alone, node-a rebuilt with site.yml and checked
+# for every write node-b acknowledged (molecule/resources/replica.yml,
+# reports/replica.md). The lab is removed afterwards.
+REPLICA_DEPLOY = ansible-playbook site.yml -i inventories/lab-replicated/hosts.yml
+REPLICA_PLAY = ansible-playbook molecule/resources/replica.yml -i inventories/lab-replicated/hosts.yml
+replica-test: setup
+	rm -f reports/replica.md
+	-molecule destroy --scenario-name lab
+	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule create --scenario-name lab
+	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule prepare --scenario-name lab
+	if $(REPLICA_DEPLOY) && $(REPLICA_PLAY) -e replica_phase=trials && $(REPLICA_PLAY) -e replica_phase=lost \
+	  && $(REPLICA_PLAY) -e replica_phase=rebuild \
+	  && ansible-playbook molecule/resources/prepare.yml -i inventories/lab-replicated/hosts.yml --limit node-a \
+	    -e ansible_user=root -e ansible_become=false -e '{"netsocs_test_stack": true}' \
+	  && $(REPLICA_DEPLOY) && $(REPLICA_PLAY) -e replica_phase=rejoined; then rc=0; else rc=1; fi; \
+	  molecule destroy --scenario-name lab; cat reports/replica.md; exit $$rc
 
 # uninstall.yml on the lab with clients watching (reports/uninstall.txt); the
 # lab keeps only node-b's stack afterwards: make lab-destroy, then make lab.

@@ -116,7 +116,7 @@ MEASURED = {
     'dual_vip_s': 'dual_vip_longest_s', 'dual_stack_s': 'dual_stack_longest_s',
     'off_holder_s': 'stack_off_holder_longest_s', 'dual_writer_s': 'dual_writer_longest_s',
     'heal_s': 'converged_after_heal_s', 'isolated_vip_s': 'isolated_held_vip_s',
-    'isolated_stack_s': 'isolated_ran_stack_s',
+    'isolated_stack_s': 'isolated_ran_stack_s', 'rpo_s': 'writes_lost_window_s',
 }
 
 
@@ -354,13 +354,26 @@ def stored_writes(text):
     return stored
 
 
-def check_writes(acked, stored):
-    """Every acknowledged write ({'seq', 'node'}) stored, by the node that acknowledged it."""
-    lost = [a['seq'] for a in acked if stored.get(a['seq']) != a['node']]
+def check_writes(acked, stored, failed_at=None):
+    """Every acknowledged write ({'seq', 'node', 't'}) stored, by the node
+    that acknowledged it. With the failure's time: the recovery point, how
+    long before the failure the oldest lost write was acknowledged
+    (lost_window_s, 0 when none is lost), and how many lost writes were
+    acknowledged after it (lost_after_failure)."""
+    lost = [a for a in acked if stored.get(a['seq']) != a['node']]
     by_node = {}
     for write in acked:
         by_node[write['node']] = by_node.get(write['node'], 0) + 1
-    return {'acked': len(acked), 'by_node': by_node, 'lost_count': len(lost), 'lost': lost[:10]}
+    lost_by_node = {}
+    for write in lost:
+        lost_by_node[write['node']] = lost_by_node.get(write['node'], 0) + 1
+    report = {'acked': len(acked), 'by_node': by_node, 'lost_count': len(lost), 'lost': [a['seq'] for a in lost][:10],
+              'lost_by_node': lost_by_node}
+    if failed_at is not None:
+        before = [failed_at - a['t'] for a in lost if a.get('t') is not None and a['t'] <= failed_at]
+        report['lost_window_s'] = round(max(before), 3) if before else 0.0
+        report['lost_after_failure'] = sum(1 for a in lost if a.get('t') is None or a['t'] > failed_at)
+    return report
 
 
 def uptime():
@@ -775,7 +788,7 @@ class Trial(object):
             return
         if len(words) == 3 and words[0] == 'ok' and words[1] == str(seq):
             with self.lock:
-                self.acked.append({'seq': seq, 'node': words[2]})
+                self.acked.append({'seq': seq, 'node': words[2], 't': self.now()})
 
     def probe_writes(self):
         """A write every interval, each in its own thread (as the GETs)."""
@@ -791,14 +804,23 @@ class Trial(object):
         for thread in in_flight:
             thread.join(WRITE_TIMEOUT_S + 1)
 
-    def writes_report(self):
-        """Every acknowledged write must be on the shared storage: the report's `writes`."""
+    def writes_report(self, failed_at=None):
+        """Every acknowledged write must be on the shared storage: the report's
+        `writes`. --writes NODE:PATH reads the file on that node (a copy of
+        replicated shares), else on this machine (the test bed's shared directory)."""
+        node, _sep, path = self.args.writes.rpartition(':') if not self.args.writes.startswith('/') else ('', '', '')
         try:
-            with open(self.args.writes, encoding='utf-8', errors='replace') as handle:
-                stored = stored_writes(handle.read())
+            if node:
+                res = self.client.containers.get(node).exec_run(['cat', path])
+                if res.exit_code != 0:
+                    raise OSError('cat %s on %s: %s' % (path, node, res.output.decode()[:80]))
+                text = res.output.decode('utf-8', 'replace')
+            else:
+                with open(self.args.writes, encoding='utf-8', errors='replace') as handle:
+                    text = handle.read()
         except OSError as exc:
             return {'acked': len(self.acked), 'lost_count': None, 'error': str(exc)[:120]}
-        return check_writes(self.acked, stored)
+        return check_writes(self.acked, stored_writes(text), failed_at)
 
     def start_probes(self):
         """Start the clock, read where things stand, start the probes: (before, threads)."""
@@ -937,7 +959,8 @@ class Trial(object):
             report['dual_writer_longest_s'] = dual_writers(written, self.nodes) if written is not None else None
             report['tokens'] = {n: sum(1 for tok in written or [] if tok['node'] == n) for n in self.nodes}
         if self.args.writes:
-            report['writes'] = self.writes_report()
+            report['writes'] = self.writes_report(failed_at=acted)
+            report['writes_lost_window_s'] = report['writes'].get('lost_window_s')
         logs = self.logs_since(marks)
         report.update({
             'before': before,

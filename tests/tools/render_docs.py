@@ -31,10 +31,11 @@ FIGURES = [('vip_s', 'VIP moved'), ('vip_away_s', 'VIP away'), ('outage_s', 'cli
            ('whole_s', 'whole stack back'), ('dual_vip_s', 'two VIP holders'), ('dual_stack_s', 'two stacks'),
            ('off_holder_s', 'stack off the VIP holder'), ('dual_writer_s', 'two writers'),
            ('heal_s', 'converged after healing'), ('isolated_vip_s', "cut-off node's VIP"),
-           ('isolated_stack_s', "cut-off node's stack")]
-ROLES = ['keepalived', 'docker_stack', 'nfs_server', 'nfs_client', 'firewall', 'observability']
+           ('isolated_stack_s', "cut-off node's stack"), ('rpo_s', 'writes lost, acknowledged before the failure')]
+ROLES = ['keepalived', 'docker_stack', 'nfs_server', 'nfs_client', 'storage_replica', 'firewall', 'observability']
 # Values for the role READMEs' examples (documentation addresses, the pair's default paths).
 EXAMPLE = {
+    'storage_replica_peers': ['192.0.2.12'], 'storage_replica_address': '192.0.2.11',
     'keepalived_vip': '192.0.2.100', 'keepalived_interface': 'eth0', 'keepalived_node_ip': '192.0.2.11',
     'keepalived_runtime_dir': '/usr/local/libexec/netsocs-failover',
     'keepalived_log_file': '/var/log/keepalived-failover.log',

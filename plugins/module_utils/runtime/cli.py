@@ -18,6 +18,7 @@ the log says why), 2 not understood (usage).
     stack-hook respond         netsocs-guard-responder.service -> responder.respond, watchdog.watch
     stack-hook handover        Keepalived's ExecStop -> handover.handover
     stack-hook lease           netsocs-stack-lease.service -> lease.hold
+    stack-hook replica         netsocs-replica.service -> replica.follow
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ import sys
 import threading
 import time
 
-from . import guard, handover, health, lease, lifecycle, metrics, responder, watchdog
+from . import guard, handover, health, lease, lifecycle, metrics, replica, responder, watchdog
 from .adapter import Node
 from .config import HookError, load_config
 from .state import StackLock, State, log
 
-ACTIONS = ('trigger', 'sync', 'health', 'guard', 'respond', 'lease', 'boot', 'clear-holdoff', 'prestart', 'handover')
+ACTIONS = ('trigger', 'sync', 'health', 'guard', 'respond', 'lease', 'replica', 'boot', 'clear-holdoff', 'prestart',
+           'handover')
 
 
 def guard_check(node, state, config):
@@ -78,6 +80,12 @@ def hold_lease(node, state, config):
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     return lease.hold(node, state, config, stop=lambda: bool(stopping))
+
+
+def follow_replica(node, state, config):
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    return replica.follow(node, state, config, stop=lambda: bool(stopping))
 
 
 def check_health(node, state, config):
@@ -126,6 +134,7 @@ DISPATCH = {
     'guard': lambda node, state, config, argv: guard_check(node, state, config),
     'respond': lambda node, state, config, argv: respond(node, state, config),
     'lease': lambda node, state, config, argv: hold_lease(node, state, config),
+    'replica': lambda node, state, config, argv: follow_replica(node, state, config),
     'boot': lambda node, state, config, argv: lifecycle.boot(node, state, config),
     'clear-holdoff': lambda node, state, config, argv: health.clear_holdoff(state, config),
     'prestart': lambda node, state, config, argv: lifecycle.prestart(node, state, config),

@@ -67,6 +67,16 @@ DEFAULTS = {
     # The storage lease (lease.py): only with a dedicated NFS host.
     'lease': {'enabled': False, 'file': None, 'unit': 'netsocs-stack-lease.service', 'wait': 15,
               'timeout': 5, 'interval': 1},
+    # Replicated shares (replica.py): each node keeps the shares under `root`
+    # on its own disk; the BACKUP pulls the MASTER's copy from its rsync
+    # daemon (module, port) every interval. A BACKUP whose last pull is older
+    # than max_lag is out of sync (its health check fails). Deadlines: a
+    # peer's term (term_timeout, pull_timeout for a peer that just answered),
+    # a pull (pull_timeout), the rsync I/O (io_timeout). Files a pull would
+    # replace in a copy that may have diverged are kept under aside_dir.
+    'replica': {'enabled': False, 'peer': '', 'port': 873, 'module': 'netsocs-shares', 'root': '/mnt/netsocs-nfs',
+                'interval': 1, 'max_lag': 10, 'term_timeout': 0.5, 'pull_timeout': 60, 'io_timeout': 10,
+                'aside_dir': '/var/lib/netsocs-failover/set-aside'},
     # metrics.py: the file node_exporter's textfile collector reads (empty:
     # no metrics), and the record failover_drill.yml leaves on the node.
     'metrics_file': '',
@@ -83,7 +93,10 @@ def load_config(path=None):
     path = path or CONFIG_FILE
     config = dict(DEFAULTS)
     with open(path) as handle:
-        config.update(json.load(handle))
+        loaded = json.load(handle)
+    for key, value in loaded.items():
+        # A section (replica, guard, ...) keeps the defaults of the keys it does not set.
+        config[key] = dict(DEFAULTS[key], **value) if isinstance(DEFAULTS.get(key), dict) and isinstance(value, dict) else value
     missing = [key for key in REQUIRED if not config.get(key)]
     if missing:
         raise HookError('%s lacks %s' % (path, ', '.join(missing)))

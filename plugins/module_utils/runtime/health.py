@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 
 from . import compose as _compose
+from . import replica
 from .config import HookError
 from .lifecycle import handing_over, prestarted, schedule_sync
 from .state import StackLock, log
@@ -74,7 +75,11 @@ def health(node, state, config, now=None):
         state.update(docker_unanswered_at=0)
     # Either role: a node without its shared storage must not take the VIP
     # from a healthy peer, and a MASTER that loses it hands the VIP over.
-    problem = node.storage_problem()
+    if config['replica']['enabled']:
+        problem = replica.problem(state.read().get('replica'), 'master' if node.is_master() else 'backup',
+                                  replica.read_term(config['replica']['root']), now, config['replica']['max_lag'])
+    else:
+        problem = node.storage_problem()
     if problem:
         return False, 'shared storage broken (%s)' % problem
     if node.is_master():

@@ -27,11 +27,13 @@ import subprocess
 import time
 
 from . import compose as _compose
+from . import replica as _replica
 from .config import HookError
 from .state import StackLock, log
 
 # Seconds the peer's responder has to say whether its stack runs (two tries).
 STACK_QUERY_TIMEOUT = 0.3
+PEER_DOWN = "the peer's stack is down"
 
 
 def plan(role, last_role, containers, min_containers, standby='cold'):
@@ -106,7 +108,7 @@ def peer_stopped(node, config, promoting=True, clock=time.monotonic, sleep=time.
                 STACK_QUERY_TIMEOUT, ', after it ran %s for %.1f s' % (', '.join(seen), waited) if seen else '')
         if not stack:
             ran = ' (it ran %s; waited %.1f s)' % (', '.join(seen), waited) if seen else ''
-            return "the peer's stack is down" + ran
+            return PEER_DOWN + ran
         seen = stack
         if promoting and not node.is_master():
             return "no longer MASTER while the peer's stack ran (%s)" % ', '.join(stack)
@@ -203,6 +205,10 @@ def apply_role(node, state, config, role):
             log(config['log_file'], 'sync: promoted: %s' % waited)
             if not node.is_master():
                 role = 'backup'
+        if role == 'master' and config['replica']['enabled']:
+            # Replicated shares: the peer's last changes (its stack is down), then a new term.
+            log(config['log_file'], 'sync: promoted: replica: %s' % _replica.catch_up(
+                state, config, peer_answered=bool(waited) and waited.startswith(PEER_DOWN)))
     before = node.containers()
     blocked = start_blocked(node, state, config) if role == 'master' else None
     if blocked:
@@ -249,6 +255,9 @@ def prestart(node, state, config, why='a planned switchover', serving=None):
         waited = peer_stopped(node, config, promoting=False)
         if waited:
             log(config['log_file'], 'prestart: %s' % waited)
+        if config['replica']['enabled']:
+            log(config['log_file'], 'prestart: replica: %s' % _replica.catch_up(
+                state, config, peer_answered=bool(waited) and waited.startswith(PEER_DOWN)))
         state.update(prestarted_at=time.time())
         before = node.containers()
         action = _compose.decide('running', before, config['min_containers'])

@@ -57,6 +57,9 @@ METRICS = (
     ('netsocs_failover_build_info', 'gauge',
      "Always 1: the runtime's version and a digest of the stack's definition (the project's compose file and .env), "
      'equal on both nodes when they run the same stack.'),
+    ('netsocs_failover_replica_last_pull_timestamp_seconds', 'gauge',
+     "Replicated shares: when this node last pulled its peer's copy (seconds since the epoch)."),
+    ('netsocs_failover_replica_term', 'gauge', "Replicated shares: the term of this node's copy (promotions that started the stack)."),
     ('netsocs_failover_metrics_timestamp_seconds', 'gauge', 'When this file was written (seconds since the epoch).'),
 )
 # The stack's definition, in the project directory (the docker_stack role writes both).
@@ -101,6 +104,11 @@ def collect(stack_state, vrrp_record, vip_held, containers_running, drill, now, 
     guard = stack_state.get('guard')
     if isinstance(guard, dict) and 'ok' in guard:
         samples.append(('netsocs_failover_guard_ok', {}, int(bool(guard['ok']))))
+    replica = stack_state.get('replica')
+    if isinstance(replica, dict) and replica:
+        if replica.get('pulled_at'):
+            samples.append(('netsocs_failover_replica_last_pull_timestamp_seconds', {}, float(replica['pulled_at'])))
+        samples.append(('netsocs_failover_replica_term', {}, int(replica.get('term') or 0)))
     if drill.get('at'):
         samples.append(('netsocs_failover_last_drill_timestamp_seconds', {}, float(drill['at'])))
         samples.append(('netsocs_failover_last_drill_success', {}, int(bool(drill.get('passed')))))

@@ -395,7 +395,18 @@ def test_every_acknowledged_write_must_be_stored_by_the_node_that_acknowledged_i
     assert stored == {101: 'node-a', 102: 'node-a', 103: 'node-b'}
     acked = [{'seq': 101, 'node': 'node-a'}, {'seq': 103, 'node': 'node-b'}]
     assert trial.check_writes(acked, stored) == {'acked': 2, 'by_node': {'node-a': 1, 'node-b': 1},
-                                                 'lost_count': 0, 'lost': []}
+                                                 'lost_count': 0, 'lost': [], 'lost_by_node': {}}
     # acknowledged but not stored (or stored by another node): lost
     lost = trial.check_writes(acked + [{'seq': 104, 'node': 'node-b'}, {'seq': 102, 'node': 'node-b'}], stored)
-    assert lost['lost_count'] == 2 and lost['lost'] == [104, 102]
+    assert lost['lost_count'] == 2 and lost['lost'] == [104, 102] and lost['lost_by_node'] == {'node-b': 2}
+
+
+def test_the_recovery_point_is_how_long_before_the_failure_the_oldest_lost_write_was_acknowledged():
+    stored = trial.stored_writes('1 node-a\n4 node-b\n')
+    acked = [{'seq': 1, 'node': 'node-a', 't': 1.0}, {'seq': 2, 'node': 'node-a', 't': 4.2},
+             {'seq': 3, 'node': 'node-a', 't': 4.9}, {'seq': 4, 'node': 'node-b', 't': 6.0},
+             {'seq': 5, 'node': 'node-a', 't': 5.5}]
+    report = trial.check_writes(acked, stored, failed_at=5.0)
+    # 2 and 3 were on node-a only when it failed at 5.0: the oldest 0.8 s before it
+    assert report['lost_window_s'] == 0.8 and report['lost_after_failure'] == 1
+    assert trial.check_writes(acked[:1], stored, failed_at=5.0)['lost_window_s'] == 0.0

@@ -1,0 +1,315 @@
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Replicated shares (failover_storage: replicated): no node depends on the other's disk.
+
+Each node keeps the shares on its own disk, and its rsync daemon offers them
+read-only to the peer (the storage_replica role). Only the MASTER runs the
+stack, so only the MASTER writes; the other node follows its copy:
+
+    follow      netsocs-replica.service (`stack-hook replica`): every interval,
+                read the peer's term; a BACKUP whose stack is down pulls the
+                peer's copy when it is not older than its own
+    catch_up    a promotion, once the peer's stack is down: one last pull
+                (nothing lost in a handover, a preemption, a switchover),
+                then a new term
+    problem     the health check: a BACKUP out of sync does not take the VIP
+                back; a MASTER whose peer holds a newer copy hands it over
+
+The term (TERM_FILE, in the copy itself, so a pull brings the MASTER's) counts
+the promotions that started the stack: the copy with the higher term is the
+newer one. A node that returns after a hard loss (rebooted, thawed, its link
+back) therefore never serves its older copy for long: as BACKUP it is out of
+sync until it has pulled, and as MASTER (a frozen node thaws holding the VIP)
+it kills its stack and fails its health check once it reads the peer's higher
+term. A pull into a
+copy that may have diverged (the node served since its last pull, or it just
+started) sets the files it replaces aside under aside_dir, never deletes them.
+Every rsync runs under a deadline: a frozen peer costs the promotion at most
+term_timeout, never a hang.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from .config import HookError
+from .state import log, now_iso
+
+TERM_FILE = '.netsocs-replica-term'
+LOCK = 'replica.lock'
+PID = 'replica.pid'
+
+
+def read_term(path):
+    """The term recorded in the copy at `path` (a directory or the term file); 0 when none."""
+    path = os.path.join(path, TERM_FILE) if os.path.isdir(path) else path
+    try:
+        with open(path) as handle:
+            return int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def write_term(root, term, node):
+    """Record a new term in this node's copy (fsynced before the stack starts)."""
+    path = os.path.join(root, TERM_FILE)
+    with open(path + '.tmp', 'w') as handle:
+        handle.write('%d %s %s\n' % (term, node, now_iso()))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(path + '.tmp', path)
+
+
+def source(replica):
+    return 'rsync://%s:%d/%s/' % (replica['peer'], int(replica['port']), replica['module'])
+
+
+def pull_args(replica, set_aside=None):
+    """The rsync command line that makes this node's copy the peer's."""
+    args = ['rsync', '-a', '--delete', '--timeout=%d' % int(replica['io_timeout']), '--contimeout=1',
+            '--exclude=/%s.tmp' % TERM_FILE, '--exclude=.netsocs-storage-check.*']
+    if set_aside:
+        # A copy that may have diverged: compare contents, not size and time
+        # (a line written here and one written there can be the same length,
+        # within the same second), and keep what is replaced.
+        args += ['--checksum', '--backup', '--backup-dir=%s' % set_aside]
+    return args + [source(replica), replica['root'].rstrip('/') + '/']
+
+
+def term_args(replica, dest):
+    # --ignore-times: two terms are the same size, and may be written within
+    # the same second: rsync's quick check (size and time) must not skip one.
+    return ['rsync', '--ignore-times', '--timeout=1', '--contimeout=1', source(replica) + TERM_FILE, dest]
+
+
+def decide(role, stack_runs, own_term, peer_term):
+    """What the follower does this round: 'pull', or why not."""
+    if role == 'master' or stack_runs:
+        return 'serving: this copy is the reference'
+    if peer_term is None:
+        return "the peer's copy cannot be read"
+    if peer_term < own_term:
+        return "the peer's copy is older (term %d < %d): kept, not pulled" % (peer_term, own_term)
+    return 'pull'
+
+
+def problem(record, role, own_term, now, max_lag):
+    """The health check's verdict on this node's copy: None (fine) or why not.
+    record: the follower's last state (replica in state.json)."""
+    record = record or {}
+    peer_term, peer_at = record.get('peer_term'), float(record.get('peer_term_at') or 0)
+    fresh = peer_term is not None and 0 <= now - peer_at <= max_lag
+    if role == 'master':
+        if fresh and peer_term > own_term:
+            return "the peer holds a newer copy (term %d > %d): it must serve" % (peer_term, own_term)
+        return None
+    if fresh and own_term > peer_term:
+        return None  # this node holds the newest copy
+    last = float(record.get('pulled_at') or 0)
+    if not last:
+        return 'not in sync: no pull from the peer since this node started (%s)' % (
+            record.get('error') or 'waiting for the first')
+    if now - last > max_lag:
+        return 'not in sync: last pull from the peer %.0f s ago (max %ss)%s' % (
+            now - last, max_lag, ': ' + record['error'] if record.get('error') else '')
+    return None
+
+
+class Lock(object):
+    """The one lock under which a copy changes (the follower's pull, a promotion's catch-up)."""
+
+    def __init__(self, state_dir):
+        self.path = os.path.join(state_dir, LOCK)
+        self.handle = None
+
+    def acquire(self, wait):
+        self.handle = open(self.path, 'a')
+        end = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.lockf(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except OSError:
+                if time.monotonic() >= end:
+                    self.release()
+                    return False
+                time.sleep(0.05)
+
+    def release(self):
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+def run_rsync(config, args, deadline):
+    """Run rsync in a process group of its own (recorded, so a promotion can
+    stop a pull in flight); (exit status, or None when past the deadline;
+    seconds; what it said). rsync forks: past the deadline the whole group is
+    killed, or a child blocked on a frozen peer would hold the output open."""
+    start = time.monotonic()
+    pid_file = os.path.join(config['state_dir'], PID)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    with open(pid_file, 'w') as handle:
+        handle.write(str(proc.pid))
+    try:
+        out = proc.communicate(timeout=deadline)[0]
+        rc, said = proc.returncode, (out or '').strip()[-300:] or 'rc=%d' % proc.returncode
+    except subprocess.TimeoutExpired:
+        kill_group(proc.pid)
+        proc.communicate()
+        rc, said = None, 'no result within %ss' % deadline
+    finally:
+        try:
+            os.unlink(pid_file)
+        except OSError:
+            pass
+    return rc, time.monotonic() - start, said
+
+
+# rsync's exit status when the daemon answered but the file is not there
+# (a copy no promotion has written a term to yet): term 0.
+MISSING = 23
+
+
+def peer_term(config, deadline):
+    """The term of the peer's copy, or None when it cannot be read within the deadline."""
+    dest = os.path.join(config['state_dir'], 'peer-term')
+    try:
+        os.unlink(dest)  # never read the last round's term as this one's
+    except OSError:
+        pass
+    rc, _seconds, _said = run_rsync(config, term_args(config['replica'], dest), deadline)
+    if rc == MISSING:
+        return 0
+    return read_term(dest) if rc == 0 else None
+
+
+def set_aside_dir(config):
+    return os.path.join(config['replica']['aside_dir'], time.strftime('%Y%m%dT%H%M%SZ', time.gmtime()))
+
+
+def pull(config, state, set_aside):
+    """Pull the peer's copy; record the result. Returns (ok, seconds, said)."""
+    aside = set_aside_dir(config) if set_aside else None
+    rc, seconds, said = run_rsync(config, pull_args(config['replica'], aside), config['replica']['pull_timeout'])
+    ok = rc == 0
+    if ok and aside and os.path.isdir(aside):
+        log(config['log_file'], 'replica: files this copy held that the peer did not are kept in %s' % aside)
+    return ok, seconds, said
+
+
+def follow_round(node, state, config, now=None):
+    """One round of the follower (netsocs-replica.service)."""
+    replica = config['replica']
+    record = dict(state.read().get('replica') or {})
+    lock = Lock(config['state_dir'])
+    if not lock.acquire(0):
+        return record  # a promotion's catch-up holds the copy
+    try:
+        term = peer_term(config, replica['term_timeout'])
+        now = now if now is not None else time.time()
+        if term is not None:
+            record.update(peer_term=term, peer_term_at=now)
+        role = 'master' if node.is_master() else 'backup'
+        own = read_term(replica['root'])
+        stack_runs = bool(node.stack_processes())
+        if stack_runs and term is not None and term > own:
+            # A node that served on while its peer took over (a frozen node
+            # thawed): its stack writes to the older copy. Stop it at once
+            # (the health check fails on the same verdict and the VIP moves).
+            log(config['log_file'], "replica: the peer holds a newer copy (term %d > %d): killing this node's stack"
+                % (term, own))
+            node.compose(['kill'])
+            stack_runs = False
+        verdict = decide(role, stack_runs, own, term)
+        record.update(term=own, role=role, verdict=verdict)
+        if verdict == 'pull':
+            # Diverged, maybe: this node served since its last pull (or just started).
+            diverged = float(state.read().get('promoted_at') or 0) >= float(record.get('pulled_at') or 0)
+            ok, seconds, said = pull(config, state, set_aside=diverged)
+            if ok:
+                record.update(pulled_at=now, pull_seconds=round(seconds, 3), error='', term=read_term(replica['root']))
+            else:
+                record.update(error='pull failed: %s' % said)
+        elif term is None:
+            record.update(error="the peer's rsync daemon does not answer")
+        else:
+            record.update(error='')
+    finally:
+        lock.release()
+    if record.get('error') != (state.read().get('replica') or {}).get('error'):
+        log(config['health_log_file'], 'replica: %s' % (record['error'] or 'in sync with the peer again'))
+    state.update(replica=record)
+    return record
+
+
+def follow(node, state, config, stop=None):
+    """`stack-hook replica`: follow rounds every interval until stopped."""
+    stop = stop or (lambda: False)
+    while not stop():
+        started = time.monotonic()
+        follow_round(node, state, config)
+        time.sleep(max(0.0, float(config['replica']['interval']) - (time.monotonic() - started)))
+    return 0
+
+
+def kill_group(pid):
+    """SIGKILL rsync's process group (its forked children too)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def stop_pull_in_flight(config):
+    """A promotion does not wait for a follower's pull (from a peer that may be
+    frozen): it kills it."""
+    try:
+        with open(os.path.join(config['state_dir'], PID)) as handle:
+            kill_group(int(handle.read().strip()))
+    except (OSError, ValueError):
+        pass
+
+
+def catch_up(state, config, peer_answered=False):
+    """A promotion, the peer's stack down (or not answering): pull the last of
+    the peer's copy when it is not older than this node's, then start a new
+    term. A peer that just answered (its stack is down) has pull_timeout to
+    give its term; one that did not, term_timeout (frozen, cut off: the
+    promotion does not wait for it). Returns what the log says."""
+    replica = config['replica']
+    lock = Lock(config['state_dir'])
+    if not lock.acquire(0):
+        stop_pull_in_flight(config)
+        if not lock.acquire(2):
+            # Never seen: a killed pull frees it. The stack stays down (the
+            # follower may still write to the copy) and the sync says why.
+            raise HookError("the replica's lock is still held 2 s after its pull was killed")
+    try:
+        own = read_term(replica['root'])
+        term = peer_term(config, replica['pull_timeout'] if peer_answered else replica['term_timeout'])
+        if term is None:
+            said = "the peer's copy cannot be read (within %ss): serving this node's copy, term %d" % (
+                replica['term_timeout'], own)
+        elif term < own:
+            said = "the peer's copy is older (term %d < %d): serving this node's" % (term, own)
+        else:
+            ok, seconds, out = pull(config, state, set_aside=False)
+            said = ("pulled the peer's last changes in %.2f s" % seconds if ok
+                    else 'the last pull failed (%s): serving this node\'s copy' % out)
+            own = read_term(replica['root'])
+        new = max(own, term or 0) + 1
+        write_term(replica['root'], new, socket.gethostname())
+        state.change(lambda data: {'replica': dict(data.get('replica') or {}, term=new)})
+        return '%s; term %d' % (said, new)
+    finally:
+        lock.release()
