@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -23,6 +24,30 @@ from . import vip as _vip
 from .config import HookError
 
 
+def run_bounded(args, timeout, reap=1.0):
+    """subprocess.run(args, capture_output, text) that never waits past its
+    deadline (TimeoutExpired). subprocess.run kills a command past its timeout
+    and then waits for it without a limit; a command blocked in the kernel on a
+    hung mount (a FUSE or hard NFS request its server never answers) cannot
+    die, nor can its parent reap it, so that wait is forever. Here the
+    command's whole process group is killed and given `reap` seconds; one that
+    is still there is left behind (init reaps it once the mount answers)."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            proc.communicate(timeout=reap)
+        except subprocess.TimeoutExpired:
+            proc.returncode = -9  # not reaped: nobody waits for it again
+        raise
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
 class Node(object):
     """What the hooks ask of the node."""
 
@@ -32,7 +57,7 @@ class Node(object):
     def run(self, args, timeout=None, check=True):
         timeout = timeout or self.config['command_timeout']
         try:
-            res = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+            res = run_bounded(args, timeout)
         except subprocess.TimeoutExpired:
             raise HookError('%s timed out after %ss' % (' '.join(args[:3]), timeout))
         except OSError as exc:

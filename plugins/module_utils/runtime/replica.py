@@ -162,7 +162,10 @@ def run_rsync(config, args, deadline):
         rc, said = proc.returncode, (out or '').strip()[-300:] or 'rc=%d' % proc.returncode
     except subprocess.TimeoutExpired:
         kill_group(proc.pid)
-        proc.communicate()
+        try:
+            proc.communicate(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.returncode = -9  # blocked in the kernel: left behind, never waited for again
         rc, said = None, 'no result within %ss' % deadline
     finally:
         try:

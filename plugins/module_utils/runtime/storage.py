@@ -69,14 +69,50 @@ def probe_file_name(host, pid):
     return '.netsocs-storage-check.%s.%d' % (host, pid)
 
 
+# The last check's process. One blocked in the kernel on a hung mount can
+# neither exit nor be reaped (its /proc entry stays): the next check sees it
+# and says so at once, instead of leaving one more process stuck on the
+# mount every health round.
+PID_FILE = os.environ.get('NETSOCS_STORAGE_PID', '/run/lock/netsocs-storage-check.pid')
+
+
+def stuck_since(pid_file, timeout, proc='/proc'):
+    """Seconds the last check's process has outlived its timeout, or None
+    when it is gone (or is not a storage check: the pid was reused)."""
+    try:
+        with open(pid_file) as handle:
+            pid = int(handle.read().strip())
+        with open('%s/%d/comm' % (proc, pid)) as handle:
+            if not handle.read().startswith('storage-check'):
+                return None
+        with open('%s/%d/stat' % (proc, pid)) as handle:
+            started = int(handle.read().rsplit(')', 1)[1].split()[19]) / os.sysconf('SC_CLK_TCK')
+        with open('%s/uptime' % proc) as handle:
+            age = float(handle.read().split()[0]) - started
+    except (OSError, ValueError, IndexError):
+        return None
+    return age - timeout if age > timeout + 1 else None
+
+
 def main(config_file=None):
     with open(config_file or CONFIG_FILE) as handle:
         config = json.load(handle)
+    timeout = config.get('timeout', 10)
+    stuck = stuck_since(PID_FILE, timeout)
+    if stuck is not None:
+        sys.stdout.write('a check is still blocked on the shares %.0f s past its %ss timeout (a hung NFS mount?)\n'
+                         % (stuck, timeout))
+        return 1
+    try:
+        with open(PID_FILE, 'w') as handle:
+            handle.write(str(os.getpid()))
+    except OSError:
+        pass
     # One name per node and process: the health check (every second) and a
     # deploy's preflight may check the same share at the same moment, and
     # one must not remove the other's probe.
     probe_name = probe_file_name(socket.gethostname(), os.getpid())
-    ok, problems = check_all(config['paths'], config.get('timeout', 10), probe_name)
+    ok, problems = check_all(config['paths'], timeout, probe_name)
     if ok:
         sys.stdout.write('shared storage OK: %d shares mounted and writable\n' % len(config['paths']))
         return 0

@@ -1215,3 +1215,27 @@ def test_silent_witnesses_are_logged_once_however_many_rounds(guarded, state):
     assert pathlib.Path(guarded['log_file']).read_text().count('are silent') == 1
     split_brain.check(FakeNode([False], []), state, guarded)
     assert pathlib.Path(guarded['log_file']).read_text().count('answer again') == 1
+
+
+def test_a_command_that_cannot_be_reaped_does_not_hold_the_hook(monkeypatch):
+    """A command blocked on a hung mount (a FUSE request its server never
+    answers) survives SIGKILL and cannot be reaped: subprocess.run would wait
+    for it forever after its timeout. run() kills its group and gives up."""
+    import subprocess
+
+    class Unreapable(object):
+        def __init__(self, args, **kwargs):
+            self.pid, self.returncode, self.waits = 4242, None, []
+
+        def communicate(self, timeout=None):
+            self.waits.append(timeout)
+            assert timeout is not None, 'an unbounded wait never returns here'
+            raise subprocess.TimeoutExpired('x', timeout)
+
+    killed = []
+    monkeypatch.setattr(adapter.subprocess, 'Popen', Unreapable)
+    monkeypatch.setattr(adapter.os, 'killpg', lambda pid, sig: killed.append((pid, sig)))
+    node = adapter.Node(dict(settings.DEFAULTS))
+    with pytest.raises(settings.HookError, match='timed out after 15s'):
+        node.run(['storage-check'], timeout=15)
+    assert killed == [(4242, adapter.signal.SIGKILL)]

@@ -62,3 +62,38 @@ def test_two_checks_at_once_on_one_node_do_not_share_a_probe(tmp_path):
     (tmp_path / first).write_text('netsocs storage check\n')
     assert check.check_share(str(tmp_path), second, ismount=mounted) is None
     assert (tmp_path / first).exists() and not (tmp_path / second).exists()
+
+
+def test_a_check_still_blocked_on_the_shares_is_not_joined_by_another(tmp_path, monkeypatch, capsys):
+    """A check stuck in the kernel on a hung mount can be neither killed nor
+    reaped: its /proc entry stays. The next check says so at once instead of
+    getting stuck as well (one more process every health round)."""
+    import json
+    import os
+    proc = tmp_path / 'proc'
+    (proc / '4242').mkdir(parents=True)
+    (proc / '4242' / 'comm').write_text('storage-check\n')
+    ticks = os.sysconf('SC_CLK_TCK')
+    # started 100 s after boot; fields after the command: state, then 18 more, then starttime
+    (proc / '4242' / 'stat').write_text('4242 (storage-check) Z ' + ' '.join(['0'] * 18) + ' %d 0 0\n' % (100 * ticks))
+    pid_file = tmp_path / 'storage-check.pid'
+    pid_file.write_text('4242')
+    (proc / 'uptime').write_text('112.00 0.00\n')
+    assert check.stuck_since(str(pid_file), 10, str(proc)) == 2.0  # 12 s old, past its 10 s
+    (proc / 'uptime').write_text('105.00 0.00\n')
+    assert check.stuck_since(str(pid_file), 10, str(proc)) is None  # a check still within its time
+    (proc / '4242' / 'comm').write_text('bash\n')
+    (proc / 'uptime').write_text('112.00 0.00\n')
+    assert check.stuck_since(str(pid_file), 10, str(proc)) is None  # the pid went to another program
+    # main() reports a stuck check without touching the shares
+    (proc / '4242' / 'comm').write_text('storage-check\n')
+    monkeypatch.setattr(check, 'PID_FILE', str(pid_file))
+    monkeypatch.setattr(check, 'stuck_since', lambda pid_file, timeout: 2.0)
+
+    def touched(*args):
+        raise AssertionError('touched the shares')
+    monkeypatch.setattr(check, 'check_all', touched)
+    config = tmp_path / 'storage.json'
+    config.write_text(json.dumps({'paths': ['/nowhere'], 'timeout': 10}))
+    assert check.main(str(config)) == 1
+    assert 'still blocked on the shares 2 s past its 10s timeout' in capsys.readouterr().out
