@@ -31,7 +31,6 @@ term_timeout, never a hang.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import socket
@@ -39,7 +38,7 @@ import subprocess
 import time
 
 from .config import HookError
-from .state import log, now_iso
+from .state import StackLock, log, now_iso
 
 TERM_FILE = '.netsocs-replica-term'
 LOCK = 'replica.lock'
@@ -121,32 +120,6 @@ def problem(record, role, own_term, now, max_lag):
     return None
 
 
-class Lock(object):
-    """The one lock under which a copy changes (the follower's pull, a promotion's catch-up)."""
-
-    def __init__(self, state_dir):
-        self.path = os.path.join(state_dir, LOCK)
-        self.handle = None
-
-    def acquire(self, wait):
-        self.handle = open(self.path, 'a')
-        end = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.lockf(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except OSError:
-                if time.monotonic() >= end:
-                    self.release()
-                    return False
-                time.sleep(0.05)
-
-    def release(self):
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None
-
-
 def run_rsync(config, args, deadline):
     """Run rsync in a process group of its own (recorded, so a promotion can
     stop a pull in flight); (exit status, or None when past the deadline;
@@ -208,47 +181,53 @@ def pull(config, state, set_aside):
 
 
 def follow_round(node, state, config, now=None):
-    """One round of the follower (netsocs-replica.service)."""
-    replica = config['replica']
+    """One round of the follower (netsocs-replica.service), under the copy's
+    lock (a promotion's catch-up holding it: nothing to do this round)."""
     record = dict(state.read().get('replica') or {})
-    lock = Lock(config['state_dir'])
-    if not lock.acquire(0):
-        return record  # a promotion's catch-up holds the copy
     try:
-        term = peer_term(config, replica['term_timeout'])
-        now = now if now is not None else time.time()
-        if term is not None:
-            record.update(peer_term=term, peer_term_at=now)
-        role = 'master' if node.is_master() else 'backup'
-        own = read_term(replica['root'])
-        stack_runs = bool(node.stack_processes())
-        if stack_runs and term is not None and term > own:
-            # A node that served on while its peer took over (a frozen node
-            # thawed): its stack writes to the older copy. Stop it at once
-            # (the health check fails on the same verdict and the VIP moves).
-            log(config['log_file'], "replica: the peer holds a newer copy (term %d > %d): killing this node's stack"
-                % (term, own))
-            node.compose(['kill'])
-            stack_runs = False
-        verdict = decide(role, stack_runs, own, term)
-        record.update(term=own, role=role, verdict=verdict)
-        if verdict == 'pull':
-            # Diverged, maybe: this node served since its last pull (or just started).
-            diverged = float(state.read().get('promoted_at') or 0) >= float(record.get('pulled_at') or 0)
-            ok, seconds, said = pull(config, state, set_aside=diverged)
-            if ok:
-                record.update(pulled_at=now, pull_seconds=round(seconds, 3), error='', term=read_term(replica['root']))
-            else:
-                record.update(error='pull failed: %s' % said)
-        elif term is None:
-            record.update(error="the peer's rsync daemon does not answer")
-        else:
-            record.update(error='')
-    finally:
-        lock.release()
+        with StackLock(config['state_dir'], 0, name=LOCK):
+            record = read_and_pull(node, state, config, record, now)
+    except StackLock.Busy:
+        return record
     if record.get('error') != (state.read().get('replica') or {}).get('error'):
         log(config['health_log_file'], 'replica: %s' % (record['error'] or 'in sync with the peer again'))
     state.update(replica=record)
+    return record
+
+
+def read_and_pull(node, state, config, record, now=None):
+    """Read the peer's term; kill a stack that serves an older copy; pull
+    when decide() says so. Returns the follower's new record."""
+    replica = config['replica']
+    term = peer_term(config, replica['term_timeout'])
+    now = now if now is not None else time.time()
+    if term is not None:
+        record.update(peer_term=term, peer_term_at=now)
+    role = 'master' if node.is_master() else 'backup'
+    own = read_term(replica['root'])
+    stack_runs = bool(node.stack_processes())
+    if stack_runs and term is not None and term > own:
+        # A node that served on while its peer took over (a frozen node
+        # thawed): its stack writes to the older copy. Stop it at once
+        # (the health check fails on the same verdict and the VIP moves).
+        log(config['log_file'], "replica: the peer holds a newer copy (term %d > %d): killing this node's stack"
+            % (term, own))
+        node.compose(['kill'])
+        stack_runs = False
+    verdict = decide(role, stack_runs, own, term)
+    record.update(term=own, role=role, verdict=verdict)
+    if verdict == 'pull':
+        # Diverged, maybe: this node served since its last pull (or just started).
+        diverged = float(state.read().get('promoted_at') or 0) >= float(record.get('pulled_at') or 0)
+        ok, seconds, said = pull(config, state, set_aside=diverged)
+        if ok:
+            record.update(pulled_at=now, pull_seconds=round(seconds, 3), error='', term=read_term(replica['root']))
+        else:
+            record.update(error='pull failed: %s' % said)
+    elif term is None:
+        record.update(error="the peer's rsync daemon does not answer")
+    else:
+        record.update(error='')
     return record
 
 
@@ -288,31 +267,37 @@ def catch_up(state, config, peer_answered=False):
     the peer's copy when it is not older than this node's, then start a new
     term. A peer that just answered (its stack is down) has pull_timeout to
     give its term; one that did not, term_timeout (frozen, cut off: the
-    promotion does not wait for it). Returns what the log says."""
-    replica = config['replica']
-    lock = Lock(config['state_dir'])
-    if not lock.acquire(0):
-        stop_pull_in_flight(config)
-        if not lock.acquire(2):
-            # Never seen: a killed pull frees it. The stack stays down (the
-            # follower may still write to the copy) and the sync says why.
-            raise HookError("the replica's lock is still held 2 s after its pull was killed")
+    promotion does not wait for it). A follower's pull in flight is killed,
+    not waited for. Returns what the log says."""
     try:
+        with StackLock(config['state_dir'], 0, name=LOCK):
+            return last_pull(state, config, peer_answered)
+    except StackLock.Busy:
+        stop_pull_in_flight(config)
+    try:
+        with StackLock(config['state_dir'], 2, name=LOCK):
+            return last_pull(state, config, peer_answered)
+    except StackLock.Busy:
+        # Never seen: a killed pull frees it. The stack stays down (the
+        # follower may still write to the copy) and the sync says why.
+        raise HookError("the replica's lock is still held 2 s after its pull was killed")
+
+
+def last_pull(state, config, peer_answered):
+    replica = config['replica']
+    own = read_term(replica['root'])
+    term = peer_term(config, replica['pull_timeout'] if peer_answered else replica['term_timeout'])
+    if term is None:
+        said = "the peer's copy cannot be read (within %ss): serving this node's copy, term %d" % (
+            replica['term_timeout'], own)
+    elif term < own:
+        said = "the peer's copy is older (term %d < %d): serving this node's" % (term, own)
+    else:
+        ok, seconds, out = pull(config, state, set_aside=False)
+        said = ("pulled the peer's last changes in %.2f s" % seconds if ok
+                else 'the last pull failed (%s): serving this node\'s copy' % out)
         own = read_term(replica['root'])
-        term = peer_term(config, replica['pull_timeout'] if peer_answered else replica['term_timeout'])
-        if term is None:
-            said = "the peer's copy cannot be read (within %ss): serving this node's copy, term %d" % (
-                replica['term_timeout'], own)
-        elif term < own:
-            said = "the peer's copy is older (term %d < %d): serving this node's" % (term, own)
-        else:
-            ok, seconds, out = pull(config, state, set_aside=False)
-            said = ("pulled the peer's last changes in %.2f s" % seconds if ok
-                    else 'the last pull failed (%s): serving this node\'s copy' % out)
-            own = read_term(replica['root'])
-        new = max(own, term or 0) + 1
-        write_term(replica['root'], new, socket.gethostname())
-        state.change(lambda data: {'replica': dict(data.get('replica') or {}, term=new)})
-        return '%s; term %d' % (said, new)
-    finally:
-        lock.release()
+    new = max(own, term or 0) + 1
+    write_term(replica['root'], new, socket.gethostname())
+    state.change(lambda data: {'replica': dict(data.get('replica') or {}, term=new)})
+    return '%s; term %d' % (said, new)

@@ -232,7 +232,7 @@ def test_catch_up_stops_a_pull_in_flight(tmp_path, monkeypatch):
     follower = subprocess.Popen([sys.executable, '-c', (
         'import fcntl, os, time\n'
         'handle = open(%r, "a")\n'
-        'fcntl.lockf(handle, fcntl.LOCK_EX)\n'
+        'fcntl.flock(handle, fcntl.LOCK_EX)\n'
         'open(%r, "w").write(str(os.getpid()))\n'
         'time.sleep(30)\n') % (str(lock), str(pid))])
     deadline = time.monotonic() + 5
