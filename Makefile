@@ -261,7 +261,9 @@ replica-test: setup
 	-molecule destroy --scenario-name lab
 	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule create --scenario-name lab
 	NETSOCS_NODE_IMAGE=$$(cat .node-image-bookworm) molecule prepare --scenario-name lab
-	if $(REPLICA_DEPLOY) && $(REPLICA_PLAY) -e replica_phase=trials && $(REPLICA_PLAY) -e replica_phase=lost \
+	if $(REPLICA_DEPLOY) && ansible-playbook status.yml -i inventories/lab-replicated/hosts.yml > reports/replica-status.txt \
+	  && grep -A3 'Replicated shares' reports/replica-status.txt \
+	  && $(REPLICA_PLAY) -e replica_phase=trials && $(REPLICA_PLAY) -e replica_phase=lost \
 	  && $(REPLICA_PLAY) -e replica_phase=rebuild \
 	  && ansible-playbook molecule/resources/prepare.yml -i inventories/lab-replicated/hosts.yml --limit node-a \
 	    -e ansible_user=root -e ansible_become=false -e '{"netsocs_test_stack": true}' \

@@ -77,7 +77,7 @@ def health(node, state, config, now=None):
     # from a healthy peer, and a MASTER that loses it hands the VIP over.
     if config['replica']['enabled']:
         problem = replica.problem(state.read().get('replica'), 'master' if node.is_master() else 'backup',
-                                  replica.read_term(config['replica']['root']), now, config['replica']['max_lag'])
+                                  replica.read_stamp(config['replica']['root']), now, config['replica']['max_lag'])
     else:
         problem = node.storage_problem()
     if problem:

@@ -205,10 +205,9 @@ def apply_role(node, state, config, role):
             log(config['log_file'], 'sync: promoted: %s' % waited)
             if not node.is_master():
                 role = 'backup'
-        if role == 'master' and config['replica']['enabled']:
-            # Replicated shares: the peer's last changes (its stack is down), then a new term.
-            log(config['log_file'], 'sync: promoted: replica: %s' % _replica.catch_up(
-                state, config, peer_answered=bool(waited) and waited.startswith(PEER_DOWN)))
+        catch_up = config['replica']['enabled']
+    else:
+        waited, catch_up = None, False
     before = node.containers()
     blocked = start_blocked(node, state, config) if role == 'master' else None
     if blocked:
@@ -216,6 +215,11 @@ def apply_role(node, state, config, role):
         # the guard take the VIP away (FAULT).
         log(config['log_file'], 'sync: node is MASTER but %s: the stack stays down' % blocked)
         role = 'blocked'
+    elif role == 'master' and catch_up:
+        # Replicated shares: the peer's last changes (its stack is down), then
+        # a new stamp, only for a stack that starts.
+        log(config['log_file'], 'sync: promoted: replica: %s' % _replica.catch_up(
+            state, config, peer_answered=bool(waited) and waited.startswith(PEER_DOWN)))
     ahead = role in ('master', 'backup') and prestarted(state, config)
     # A stack started ahead (a switchover, a handover): the promotion keeps it
     # running (no restart), and a BACKUP leaves it up until its window ends.

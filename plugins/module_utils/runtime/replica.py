@@ -8,25 +8,28 @@ read-only to the peer (the storage_replica role). Only the MASTER runs the
 stack, so only the MASTER writes; the other node follows its copy:
 
     follow      netsocs-replica.service (`stack-hook replica`): every interval,
-                read the peer's term; a BACKUP whose stack is down pulls the
-                peer's copy when it is not older than its own
+                read the peer's stamp; a BACKUP whose stack is down pulls the
+                peer's copy when it is not older than its own; a MASTER whose
+                stack runs renews its own stamp
     catch_up    a promotion, once the peer's stack is down: one last pull
                 (nothing lost in a handover, a preemption, a switchover),
-                then a new term
+                then a new stamp, before the stack starts
     problem     the health check: a BACKUP out of sync does not take the VIP
                 back; a MASTER whose peer holds a newer copy hands it over
 
-The term (TERM_FILE, in the copy itself, so a pull brings the MASTER's) counts
-the promotions that started the stack: the copy with the higher term is the
-newer one. A node that returns after a hard loss (rebooted, thawed, its link
-back) therefore never serves its older copy for long: as BACKUP it is out of
-sync until it has pulled, and as MASTER (a frozen node thaws holding the VIP)
-it kills its stack and fails its health check once it reads the peer's higher
-term. A pull into a
-copy that may have diverged (the node served since its last pull, or it just
-started) sets the files it replaces aside under aside_dir, never deletes them.
-Every rsync runs under a deadline: a frozen peer costs the promotion at most
-term_timeout, never a hang.
+The stamp (TERM_FILE, in the copy itself, so a pull brings the MASTER's) says
+until when the copy was served, and in which term (the promotions that
+started the stack): the copy served last is the newer one, the term breaks a
+tie. So a node that returns after a hard loss (rebooted, thawed, its link
+back) never serves its older copy for long: as BACKUP it is out of sync until
+it has pulled, and as MASTER (a frozen node thaws holding the VIP) it kills its
+stack and fails its health check once it reads the peer's newer stamp. And a
+node that served for a moment in a partition and yielded does not outrank the
+one that served on. A pull into a copy that may have diverged (the node served
+since its last pull, or it just started) sets the files it replaces aside
+under aside_dir, never deletes them. Every rsync runs under a deadline: a
+frozen peer costs the promotion at most term_timeout, never a hang. The nodes'
+clocks must agree (NTP): stamps are wall-clock times.
 """
 
 from __future__ import annotations
@@ -45,24 +48,31 @@ LOCK = 'replica.lock'
 PID = 'replica.pid'
 
 
-def read_term(path):
-    """The term recorded in the copy at `path` (a directory or the term file); 0 when none."""
+def read_stamp(path):
+    """The stamp of the copy at `path` (a directory or the term file):
+    (served until, term), (0.0, 0) for a copy never served."""
     path = os.path.join(path, TERM_FILE) if os.path.isdir(path) else path
     try:
         with open(path) as handle:
-            return int(handle.read().split()[0])
+            words = handle.read().split()
+        return (float(words[3]) if len(words) > 3 else 0.0), int(words[0])
     except (OSError, ValueError, IndexError):
-        return 0
+        return 0.0, 0
 
 
-def write_term(root, term, node):
-    """Record a new term in this node's copy (fsynced before the stack starts)."""
+def write_stamp(root, stamp, node):
+    """Record this copy's stamp (fsynced: before the stack starts, a promotion's)."""
     path = os.path.join(root, TERM_FILE)
+    served, term = stamp
     with open(path + '.tmp', 'w') as handle:
-        handle.write('%d %s %s\n' % (term, node, now_iso()))
+        handle.write('%d %s %s %.3f\n' % (term, node, now_iso(), served))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(path + '.tmp', path)
+
+
+def describe(stamp):
+    return 'term %d, served until %s' % (stamp[1], time.strftime('%H:%M:%S', time.gmtime(stamp[0])) if stamp[0] else 'never')
 
 
 def source(replica):
@@ -87,28 +97,28 @@ def term_args(replica, dest):
     return ['rsync', '--ignore-times', '--timeout=1', '--contimeout=1', source(replica) + TERM_FILE, dest]
 
 
-def decide(role, stack_runs, own_term, peer_term):
-    """What the follower does this round: 'pull', or why not."""
+def decide(role, stack_runs, own, peer):
+    """What the follower does this round with the copies' stamps: 'pull', or why not."""
     if role == 'master' or stack_runs:
         return 'serving: this copy is the reference'
-    if peer_term is None:
+    if peer is None:
         return "the peer's copy cannot be read"
-    if peer_term < own_term:
-        return "the peer's copy is older (term %d < %d): kept, not pulled" % (peer_term, own_term)
+    if tuple(peer) < tuple(own):
+        return "the peer's copy is older (%s; this one %s): kept, not pulled" % (describe(peer), describe(own))
     return 'pull'
 
 
-def problem(record, role, own_term, now, max_lag):
+def problem(record, role, own, now, max_lag):
     """The health check's verdict on this node's copy: None (fine) or why not.
-    record: the follower's last state (replica in state.json)."""
+    record: the follower's last state (replica in stack-state.json)."""
     record = record or {}
-    peer_term, peer_at = record.get('peer_term'), float(record.get('peer_term_at') or 0)
-    fresh = peer_term is not None and 0 <= now - peer_at <= max_lag
+    peer, peer_at = record.get('peer'), float(record.get('peer_at') or 0)
+    fresh = peer is not None and 0 <= now - peer_at <= max_lag
     if role == 'master':
-        if fresh and peer_term > own_term:
-            return "the peer holds a newer copy (term %d > %d): it must serve" % (peer_term, own_term)
+        if fresh and tuple(peer) > tuple(own):
+            return 'the peer holds a newer copy (%s; this one %s): it must serve' % (describe(peer), describe(own))
         return None
-    if fresh and own_term > peer_term:
+    if fresh and tuple(own) > tuple(peer):
         return None  # this node holds the newest copy
     last = float(record.get('pulled_at') or 0)
     if not last:
@@ -153,17 +163,17 @@ def run_rsync(config, args, deadline):
 MISSING = 23
 
 
-def peer_term(config, deadline):
-    """The term of the peer's copy, or None when it cannot be read within the deadline."""
+def peer_stamp(config, deadline):
+    """The stamp of the peer's copy, or None when it cannot be read within the deadline."""
     dest = os.path.join(config['state_dir'], 'peer-term')
     try:
-        os.unlink(dest)  # never read the last round's term as this one's
+        os.unlink(dest)  # never read the last round's stamp as this one's
     except OSError:
         pass
     rc, _seconds, _said = run_rsync(config, term_args(config['replica'], dest), deadline)
     if rc == MISSING:
-        return 0
-    return read_term(dest) if rc == 0 else None
+        return 0.0, 0
+    return read_stamp(dest) if rc == 0 else None
 
 
 def set_aside_dir(config):
@@ -195,36 +205,44 @@ def follow_round(node, state, config, now=None):
     return record
 
 
-def read_and_pull(node, state, config, record, now=None):
-    """Read the peer's term; kill a stack that serves an older copy; pull
-    when decide() says so. Returns the follower's new record."""
+def read_and_pull(node, state, config, record, now=None, clock=time.monotonic):
+    """Read the peer's stamp; kill a stack that serves an older copy; renew a
+    serving MASTER's stamp; pull when decide() says so. Returns the
+    follower's new record."""
     replica = config['replica']
-    term = peer_term(config, replica['term_timeout'])
+    read_at = clock()
+    peer = peer_stamp(config, replica['term_timeout'])
     now = now if now is not None else time.time()
-    if term is not None:
-        record.update(peer_term=term, peer_term_at=now)
+    if peer is not None:
+        record.update(peer=list(peer), peer_at=now)
     role = 'master' if node.is_master() else 'backup'
-    own = read_term(replica['root'])
+    own = read_stamp(replica['root'])
     stack_runs = bool(node.stack_processes())
-    if stack_runs and term is not None and term > own:
+    if stack_runs and peer is not None and tuple(peer) > own:
         # A node that served on while its peer took over (a frozen node
         # thawed): its stack writes to the older copy. Stop it at once
         # (the health check fails on the same verdict and the VIP moves).
-        log(config['log_file'], "replica: the peer holds a newer copy (term %d > %d): killing this node's stack"
-            % (term, own))
+        log(config['log_file'], "replica: the peer holds a newer copy (%s; this one %s): killing this node's stack"
+            % (describe(peer), describe(own)))
         node.compose(['kill'])
         stack_runs = False
-    verdict = decide(role, stack_runs, own, term)
-    record.update(term=own, role=role, verdict=verdict)
+    elif stack_runs and role == 'master' and clock() - read_at < 1.0:
+        # Serving: renew the stamp. Not on a reading of the peer older than
+        # a second (this process was frozen since): that reading proves nothing.
+        own = (now, own[1])
+        write_stamp(replica['root'], own, socket.gethostname())
+    verdict = decide(role, stack_runs, own, peer)
+    record.update(term=own[1], served=own[0], role=role, verdict=verdict)
     if verdict == 'pull':
         # Diverged, maybe: this node served since its last pull (or just started).
         diverged = float(state.read().get('promoted_at') or 0) >= float(record.get('pulled_at') or 0)
         ok, seconds, said = pull(config, state, set_aside=diverged)
         if ok:
-            record.update(pulled_at=now, pull_seconds=round(seconds, 3), error='', term=read_term(replica['root']))
+            own = read_stamp(replica['root'])
+            record.update(pulled_at=now, pull_seconds=round(seconds, 3), error='', term=own[1], served=own[0])
         else:
             record.update(error='pull failed: %s' % said)
-    elif term is None:
+    elif peer is None:
         record.update(error="the peer's rsync daemon does not answer")
     else:
         record.update(error='')
@@ -285,19 +303,19 @@ def catch_up(state, config, peer_answered=False):
 
 def last_pull(state, config, peer_answered):
     replica = config['replica']
-    own = read_term(replica['root'])
-    term = peer_term(config, replica['pull_timeout'] if peer_answered else replica['term_timeout'])
-    if term is None:
-        said = "the peer's copy cannot be read (within %ss): serving this node's copy, term %d" % (
-            replica['term_timeout'], own)
-    elif term < own:
-        said = "the peer's copy is older (term %d < %d): serving this node's" % (term, own)
+    own = read_stamp(replica['root'])
+    peer = peer_stamp(config, replica['pull_timeout'] if peer_answered else replica['term_timeout'])
+    if peer is None:
+        said = "the peer's copy cannot be read (within %ss): serving this node's copy (%s)" % (
+            replica['term_timeout'], describe(own))
+    elif tuple(peer) < own:
+        said = "the peer's copy is older (%s; this one %s): serving this node's" % (describe(peer), describe(own))
     else:
         ok, seconds, out = pull(config, state, set_aside=False)
         said = ("pulled the peer's last changes in %.2f s" % seconds if ok
                 else 'the last pull failed (%s): serving this node\'s copy' % out)
-        own = read_term(replica['root'])
-    new = max(own, term or 0) + 1
-    write_term(replica['root'], new, socket.gethostname())
-    state.change(lambda data: {'replica': dict(data.get('replica') or {}, term=new)})
-    return '%s; term %d' % (said, new)
+        own = read_stamp(replica['root'])
+    new = (time.time(), max(own[1], peer[1] if peer else 0) + 1)
+    write_stamp(replica['root'], new, socket.gethostname())
+    state.change(lambda data: {'replica': dict(data.get('replica') or {}, term=new[1], served=new[0])})
+    return '%s; term %d' % (said, new[1])
