@@ -44,6 +44,10 @@ from .config import HookError
 from .state import StackLock, log, now_iso
 
 TERM_FILE = '.netsocs-replica-term'
+# A serving MASTER renews its stamp every interval: one this old means the
+# node was not serving (frozen, cut off). Only such a node yields to a peer's
+# newer copy; two that both serve (a split brain) are the guard's business.
+STALE = 5.0
 LOCK = 'replica.lock'
 PID = 'replica.pid'
 
@@ -115,7 +119,7 @@ def problem(record, role, own, now, max_lag):
     peer, peer_at = record.get('peer'), float(record.get('peer_at') or 0)
     fresh = peer is not None and 0 <= now - peer_at <= max_lag
     if role == 'master':
-        if fresh and tuple(peer) > tuple(own):
+        if fresh and tuple(peer) > tuple(own) and now - own[0] > STALE:
             return 'the peer holds a newer copy (%s; this one %s): it must serve' % (describe(peer), describe(own))
         return None
     if fresh and tuple(own) > tuple(peer):
@@ -218,7 +222,7 @@ def read_and_pull(node, state, config, record, now=None, clock=time.monotonic):
     role = 'master' if node.is_master() else 'backup'
     own = read_stamp(replica['root'])
     stack_runs = bool(node.stack_processes())
-    if stack_runs and peer is not None and tuple(peer) > own:
+    if stack_runs and peer is not None and tuple(peer) > own and now - own[0] > STALE:
         # A node that served on while its peer took over (a frozen node
         # thawed): its stack writes to the older copy. Stop it at once
         # (the health check fails on the same verdict and the VIP moves).
@@ -228,7 +232,7 @@ def read_and_pull(node, state, config, record, now=None, clock=time.monotonic):
         stack_runs = False
     elif stack_runs and role == 'master' and clock() - read_at < 1.0:
         # Serving: renew the stamp. Not on a reading of the peer older than
-        # a second (this process was frozen since): that reading proves nothing.
+        # a second (this process was frozen since: its stamp must stay stale).
         own = (now, own[1])
         write_stamp(replica['root'], own, socket.gethostname())
     verdict = decide(role, stack_runs, own, peer)

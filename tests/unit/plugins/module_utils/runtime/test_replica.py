@@ -203,6 +203,20 @@ def test_a_partition_the_node_that_served_on_keeps_its_copy(tmp_path, monkeypatc
     assert record['verdict'] == 'pull' and record['pulled_at'] == 131.0
 
 
+def test_a_split_brain_kills_nothing(tmp_path, monkeypatch):
+    """Both nodes serve (VRRP cut, the guard not yet done): the peer's stamp,
+    just written by its promotion, is newer by a moment. This node was
+    serving all along (its own stamp is fresh): it keeps its stack and its
+    health; the guard decides who yields, the stamps who pulls afterwards."""
+    config = make_config(tmp_path)
+    replica.write_stamp(config['replica']['root'], (99.5, 5), 'node-a')
+    monkeypatch.setattr(replica, 'run_rsync', Rsync(peer=(100.0, 6)))
+    node = Node(master=True, stack=['netsocs-caddy'])
+    record = replica.follow_round(node, files.State(str(tmp_path)), config, now=100.2)
+    assert node.actions == [] and replica.read_stamp(config['replica']['root']) == (100.2, 5)
+    assert replica.problem(record, 'master', (99.5, 5), 100.2, 10) is None
+
+
 def test_a_stale_reading_never_renews_the_stamp(tmp_path, monkeypatch):
     """This process was frozen between reading the peer and renewing: the
     reading is old, the stamp stays (or a thawed node would outrank its peer)."""
