@@ -228,6 +228,8 @@ def read_and_pull(node, state, config, record, now=None, clock=time.monotonic):
         # (the health check fails on the same verdict and the VIP moves).
         log(config['log_file'], "replica: the peer holds a newer copy (%s; this one %s): killing this node's stack"
             % (describe(peer), describe(own)))
+        # The health check reads the same verdict first: it must not start the stack again in place.
+        state.change(lambda data: {'replica': dict(data.get('replica') or {}, peer=list(peer), peer_at=now)})
         node.compose(['kill'])
         stack_runs = False
     elif stack_runs and role == 'master' and clock() - read_at < 1.0:
