@@ -204,6 +204,11 @@ PARTITION_FREEZES = {'gateway-silent-freeze': 'node-a'}
 PARTITION_ISOLATES = {'isolate-a': 'node-a', 'isolate-b': 'node-b'}
 
 
+# Seconds a node's nested engine may take to list the stack before the
+# samples read it from its records instead (a hung daemon).
+ENGINE_TIMEOUT_S = 1
+
+
 def running_without_engine(root, project):
     """How many containers of `project` run in the node whose file system is
     `root`, without asking its engine (a hung daemon): the engine's records
@@ -563,6 +568,7 @@ class Trial(object):
         self.t0 = None
         self.action_error = None
         self.engines = {}
+        self.hung_engines = set()  # nodes whose engine did not answer: read from records until it does
         table = load_promises(args.promises) if args.promise else None
         self.bound = promise_bounds(table, args.profile, args.promise, args.after) if table else None
         if args.settle is None:
@@ -619,22 +625,50 @@ class Trial(object):
     def stacks(self):
         """Running containers of the stack on each node, read from its nested
         Docker engine through the socket in its file system (no exec); None
-        when it cannot be read, or the node is frozen."""
+        when it cannot be read, or the node is frozen. An engine that does
+        not answer within ENGINE_TIMEOUT_S is read from its records (and
+        /proc) until a watcher finds it answering again: a hung engine
+        never slows the 100 ms samples, so the VIP's move is timed to them."""
         result = {}
         for name, pid in self.pids.items():
             if name in self.frozen or not (self.args.partition or self.args.stack):
                 result[name] = None
                 continue
-            try:
-                engine = self.engines.setdefault(name, self.sdk.DockerClient(
-                    base_url='unix:///proc/%d/root/run/docker.sock' % pid, timeout=2))
-                # The low-level list: containers.list() inspects each one it
-                # lists, and fails when one is removed in between.
-                result[name] = len(engine.api.containers(
-                    filters={'label': 'com.docker.compose.project=%s' % self.args.project}))
-            except Exception:  # the engine does not answer (hung): read its records and the node's processes
-                result[name] = running_without_engine('/proc/%d/root' % pid, self.args.project)
+            with self.lock:
+                hung = name in self.hung_engines
+            if not hung:
+                try:
+                    # The low-level list: containers.list() inspects each one
+                    # it lists, and fails when one is removed in between.
+                    result[name] = len(self.engine(name, pid).api.containers(
+                        filters={'label': 'com.docker.compose.project=%s' % self.args.project}))
+                    continue
+                except Exception:  # pylint: disable=broad-exception-caught  # any failure of the engine's API
+                    self.watch_engine(name, pid)
+            result[name] = running_without_engine('/proc/%d/root' % pid, self.args.project)
         return result
+
+    def engine(self, name, pid):
+        return self.engines.setdefault(name, self.sdk.DockerClient(
+            base_url='unix:///proc/%d/root/run/docker.sock' % pid, timeout=ENGINE_TIMEOUT_S))
+
+    def watch_engine(self, name, pid):
+        """Mark the engine of `name` hung, and ping it apart until it answers."""
+        with self.lock:
+            if name in self.hung_engines:
+                return
+            self.hung_engines.add(name)
+
+        def watch():
+            while not self.stop.is_set():
+                try:
+                    self.engine(name, pid).ping()
+                    break
+                except Exception:  # pylint: disable=broad-exception-caught
+                    self.stop.wait(self.args.interval)
+            with self.lock:
+                self.hung_engines.discard(name)
+        threading.Thread(target=watch, daemon=True).start()
 
     def probe_holders(self):
         while not self.stop.is_set():

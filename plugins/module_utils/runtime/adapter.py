@@ -21,7 +21,7 @@ from . import compose as _compose
 from . import guard as _guard
 from . import responder as _responder
 from . import vip as _vip
-from .config import HookError
+from .config import HookError, TimedOut
 
 
 def run_bounded(args, timeout, reap=1.0):
@@ -59,7 +59,7 @@ class Node(object):
         try:
             res = run_bounded(args, timeout)
         except subprocess.TimeoutExpired:
-            raise HookError('%s timed out after %ss' % (' '.join(args[:3]), timeout))
+            raise TimedOut('%s timed out after %ss' % (' '.join(args[:3]), timeout), args[0])
         except OSError as exc:
             raise HookError('%s: %s' % (args[0], exc))
         if check and res.returncode != 0:
@@ -110,8 +110,8 @@ class Node(object):
     def compose(self, args, timeout=None):
         return self.run(['docker', 'compose', '--project-directory', self.config['project_dir']] + args, timeout)
 
-    def containers(self):
-        return _compose.parse_ps(self.compose(['ps', '--all', '--format', 'json']).stdout)
+    def containers(self, timeout=None):
+        return _compose.parse_ps(self.compose(['ps', '--all', '--format', 'json'], timeout).stdout)
 
     def docker_ok(self, timeout=None):
         """The Docker daemon answers within `timeout` seconds (config docker_timeout)."""
@@ -170,7 +170,8 @@ class Node(object):
         return len(res.stdout.split()) if res.returncode == 0 else 0
 
     def running(self, name):
-        res = self.run(['docker', 'inspect', '--format', '{{.State.Running}}', name], timeout=10, check=False)
+        res = self.run(['docker', 'inspect', '--format', '{{.State.Running}}', name],
+                       timeout=self.config['docker_timeout'], check=False)
         return res.returncode == 0 and res.stdout.strip() == 'true'
 
     def announce_neighbours(self, names):

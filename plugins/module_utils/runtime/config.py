@@ -21,9 +21,9 @@ DEFAULTS = {
     'failback_holdoff_seconds': 120,
     'command_timeout': 120,
     'lock_timeout': 600,
-    # Seconds `docker info` may take before the daemon counts as hung (the
-    # health check; a demotion gives it `docker_stop_timeout`, then stops the
-    # containers without it), and where the daemon keeps its records.
+    # Seconds any Docker call of the health check may take before the daemon
+    # counts as hung (a demotion gives it `docker_stop_timeout`, then stops
+    # the containers without it), and where the daemon keeps its records.
     'docker_timeout': 5,
     'docker_stop_timeout': 3,
     'docker_root': '/var/lib/docker',
@@ -87,6 +87,15 @@ REQUIRED = ('project_dir', 'vip', 'log_file', 'health_log_file', 'state_dir', 'h
 
 class HookError(RuntimeError):
     """An action could not do its job (the message says why); exit status 1."""
+
+
+class TimedOut(HookError):
+    """A command did not finish within its timeout; `command` is its program
+    (`docker`: the daemon did not answer in time)."""
+
+    def __init__(self, message, command):
+        super(TimedOut, self).__init__(message)
+        self.command = command
 
 
 def load_config(path=None):

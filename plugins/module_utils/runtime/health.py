@@ -20,13 +20,16 @@ import time
 
 from . import compose as _compose
 from . import replica
-from .config import HookError
-from .lifecycle import handing_over, prestarted, schedule_sync
+from .config import HookError, TimedOut
+from .lifecycle import handing_over, prestarted, schedule_sync, unanswered_lately
 from .state import StackLock, log
 
 # Seconds between two looks at the whole stack while every service ran at the
 # last one (at once after a critical restart in place, every round while one is down).
 SERVICES_EVERY = 5
+# Seconds the Docker daemon gets in the round after one that found it not
+# answering within docker_timeout: that round confirms the hang at once.
+CONFIRM_TIMEOUT = 1
 
 
 class Degraded(str):
@@ -65,14 +68,32 @@ def health(node, state, config, now=None):
     eligible; but after its own stack failed as
     MASTER it reports unhealthy for the failback hold-off, so the VIP does not
     bounce straight back to a broken node. The role is read first, the state
-    after it."""
+    after it.
+
+    A hung Docker daemon fails the round whichever Docker call it blocks
+    (each has docker_timeout), and the round after one that found it hung
+    gives it CONFIRM_TIMEOUT: Keepalived's second failure (fall 2) follows the
+    first within a few seconds, not another docker_timeout."""
     now = now if now is not None else time.time()
-    if not node.docker_ok():
+    recorded = state.read()
+    confirming = unanswered_lately(recorded, config, now) is not None
+    if not node.docker_ok(CONFIRM_TIMEOUT if confirming else None):
         # A demotion now kills the containers at once (lifecycle.docker_hung).
         state.update(docker_unanswered_at=now)
-        return False, 'docker daemon not answering'
-    if state.read().get('docker_unanswered_at'):
+        return False, 'docker daemon not answering' + (' (again, within %ss)' % CONFIRM_TIMEOUT if confirming else '')
+    if recorded.get('docker_unanswered_at'):
         state.update(docker_unanswered_at=0)
+    try:
+        return judged(node, state, config, now)
+    except TimedOut as exc:
+        if exc.command != 'docker':
+            raise
+        state.update(docker_unanswered_at=now)
+        return False, 'docker daemon not answering (%s)' % exc
+
+
+def judged(node, state, config, now):
+    """health() once the Docker daemon answered: the storage, then the role's checks."""
     # Either role: a node without its shared storage must not take the VIP
     # from a healthy peer, and a MASTER that loses it hands the VIP over.
     if config['replica']['enabled']:
@@ -169,11 +190,13 @@ def whole_stack(node, state, config, now, notes):
         # All ran at the last look, a few seconds ago: `docker compose ps` is
         # the costliest call of a round, and the MASTER runs one a second.
         return True, 'MASTER healthy' + (' (%s)' % '; '.join(notes) if notes else '')
-    down = _compose.services_down(config['services'], node.containers(), config['critical_containers'])
+    down = _compose.services_down(config['services'], node.containers(config['docker_timeout']),
+                                  config['critical_containers'])
     why = bring_back(node, state, config, down, now) if down else None
     if down and why is None:
         notes = notes + ['brought back in place: %s' % ', '.join(sorted(down))]
-        down = _compose.services_down(config['services'], node.containers(), config['critical_containers'])
+        down = _compose.services_down(config['services'], node.containers(config['docker_timeout']),
+                                      config['critical_containers'])
         why = 'brought back, not running yet'
     state.update(services_down=down, services_checked_at=now)  # for status.yml: which services, in which state
     if down:

@@ -43,7 +43,7 @@ class FakeNode(object):
     def is_master(self):
         return self.vip_answers.pop(0) if len(self.vip_answers) > 1 else self.vip_answers[0]
 
-    def containers(self):
+    def containers(self, timeout=None):
         return list(self.stack)
 
     def compose(self, args, timeout=None):
@@ -267,6 +267,65 @@ def test_a_daemon_that_answers_again_clears_the_mark(config, state):
     health.health(node, state, config, now=101.0)
     assert not state.read()['docker_unanswered_at']
     assert lifecycle.docker_hung(node, state, config) is None
+
+
+def test_the_round_after_a_hung_daemon_confirms_it_within_a_second(config, state):
+    # Keepalived needs two failed rounds (fall 2): the second must not spend
+    # another docker_timeout on a daemon that already failed to answer
+    node = FakeNode([True], RUNNING, docker=False)
+    assert health.health(node, state, config, now=100.0) == (False, 'docker daemon not answering')
+    assert node.asked == []  # the first round: docker_timeout
+    ok, reason = health.health(node, state, config, now=106.0)
+    assert not ok and 'again' in reason and node.asked == ['docker %s' % health.CONFIRM_TIMEOUT]
+    # long after (the daemon came back in between): docker_timeout again
+    node.asked = []
+    health.health(node, state, config, now=200.0)
+    assert node.asked == []
+
+
+def test_a_docker_call_that_hangs_mid_round_fails_the_round(config, state):
+    # the daemon hung after `docker info` answered: the container check
+    # blocks on it, times out, and the round fails as a hung daemon (marked,
+    # so the demotion kills at once) rather than waiting longer
+    node = FakeNode([True], RUNNING)
+    state.update(role='master', promoted_at=1.0, vrrp_state='MASTER', vrrp_state_at=1.0)
+
+    def hangs(name):
+        raise settings.TimedOut('docker inspect --format timed out after 5s', 'docker')
+    node.running = hangs
+    ok, reason = health.health(node, state, config, now=1000.0)
+    assert not ok and reason.startswith('docker daemon not answering (docker inspect')
+    assert state.read()['docker_unanswered_at'] == 1000.0
+
+
+def test_a_timeout_of_another_command_is_not_a_hung_daemon(config, state):
+    node = FakeNode([True], RUNNING)
+
+    def hangs():
+        raise settings.TimedOut('ip -j -4 timed out after 10s', 'ip')
+    node.is_master = hangs
+    with pytest.raises(settings.TimedOut):
+        health.health(node, state, config, now=1000.0)
+    assert not state.read().get('docker_unanswered_at')
+
+
+def test_every_docker_call_of_the_health_round_has_the_daemons_timeout(config, monkeypatch):
+    # the Node's own calls: a hung daemon costs the round docker_timeout, not
+    # the 10 s or command_timeout of other commands
+    seen = []
+
+    def bounded(args, timeout, reap=1.0):
+        seen.append((args[:2], timeout))
+        raise adapter.subprocess.TimeoutExpired(args, timeout)
+    monkeypatch.setattr(adapter, 'run_bounded', bounded)
+    node = adapter.Node(dict(config, docker_timeout=5))
+    with pytest.raises(settings.TimedOut) as raised:
+        node.running('traefik')
+    assert raised.value.command == 'docker'
+    with pytest.raises(settings.TimedOut):
+        node.containers(5)
+    assert node.docker_ok() is False
+    assert [timeout for _args, timeout in seen] == [5, 5, 5]
 
 
 def test_an_old_mark_asks_the_daemon_again(config, state):
@@ -1170,7 +1229,7 @@ def test_a_whole_stack_is_looked_at_every_few_seconds_while_it_runs(config, stat
     node = FakeNode([True], RUNNING + EXTRA)
     looks = []
     containers = node.containers
-    node.containers = lambda: looks.append(1) or containers()
+    node.containers = lambda timeout=None: looks.append(1) or containers()
     for now in (1000.0, 1001.0, 1004.0, 1005.0, 1006.0):
         assert health.health(node, state, whole(config), now=now) == (True, 'MASTER healthy')
     assert len(looks) == 2  # at 1000 and 1005

@@ -114,7 +114,7 @@ class Node(object):
     def docker_ok(self, timeout=None):
         return True
 
-    def containers(self):
+    def containers(self, timeout=None):
         return []
 
     def compose(self, args, timeout=None):
