@@ -9,7 +9,7 @@
 #
 # Other targets: make setup | lint | unit | collection | sanity | import |
 #                molecule | lab-test | infra | installed | drill | status | switchover |
-#                forwarding-test | upgrade-test (UPGRADE_FROM=v2.1.0) | adopt-test |
+#                forwarding-test | balancer-test | upgrade-test (UPGRADE_FROM=v2.1.0) | adopt-test |
 #                rollback-test | rollback-protocol-test |
 #                migrate | bench (BENCH_REPS=5) |
 #                mutations (ONLY="vip-bound ...") | repeat (REPEAT=5) |
@@ -35,7 +35,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover forwarding-test replica-test hardmount-test uninstall-test upgrade-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
+.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover forwarding-test replica-test hardmount-test balancer-test uninstall-test upgrade-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
 
 test: setup lint unit sanity import molecule lab-test
 
@@ -100,6 +100,10 @@ import: collection
 	cd $(PUBLISH) && GALAXY_IMPORTER_CONFIG=$(CURDIR)/tests/tools/galaxy-importer/galaxy-importer.cfg \
 	  python3 -m galaxy_importer.main dist/netsocs-failover-*.tar.gz 2>&1 | tee importer.log
 	@if grep -E '^(WARNING|ERROR)' $(PUBLISH)/importer.log; then echo "galaxy-importer: warnings or errors above"; exit 1; fi
+	@# The execution environment: its definition renders a build context (no
+	@# registry needed), and the collection's own requirements are read from it.
+	rm -rf .cache/ee && ansible-builder create -f ee/execution-environment.yml -c .cache/ee > /dev/null
+	ansible-builder introspect collections | grep -q 'from collection netsocs.failover'
 
 molecule: setup
 	rm -f reports/failover-*.txt reports/partitions.txt
@@ -280,6 +284,20 @@ hardmount-test: lab
 	rm -f reports/hardmount.md
 	if ansible-playbook molecule/resources/hardmount.yml -i inventories/lab/hosts.yml; then rc=0; else rc=1; fi; \
 	  $(MAKE) lab-destroy; cat reports/hardmount.md; exit $$rc
+
+# Load-balancer mode (not in make test: about 4 minutes): the lab deployed
+# with failover_balancer, HAProxy from Debian on the outsider in front of both
+# nodes, node A frozen and thawed with clients going through HAProxy;
+# asserted: only the MASTER's endpoint says serve, only the balancer's network
+# reaches it, the client outage and the time HAProxy counts both nodes UP
+# within tests/promises.yml (molecule/resources/balancer.yml,
+# reports/balancer.md). The lab is removed afterwards.
+BALANCER_VALUES := -e failover_balancer=true -e '{"failover_balancer_networks": ["172.30.99.13/32"]}' \
+  -e '{"firewall_client_networks": ["172.30.99.1/32", "172.30.99.13/32"]}'
+balancer-test: lab
+	rm -f reports/balancer.md
+	if $(LAB_DEPLOY) $(BALANCER_VALUES) && ansible-playbook molecule/resources/balancer.yml -i inventories/lab/hosts.yml $(BALANCER_VALUES); \
+	  then rc=0; else rc=1; fi; $(MAKE) lab-destroy; cat reports/balancer.md; exit $$rc
 
 # uninstall.yml on the lab with clients watching (reports/uninstall.txt); the
 # lab keeps only node-b's stack afterwards: make lab-destroy, then make lab.

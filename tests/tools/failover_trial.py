@@ -117,7 +117,35 @@ MEASURED = {
     'off_holder_s': 'stack_off_holder_longest_s', 'dual_writer_s': 'dual_writer_longest_s',
     'heal_s': 'converged_after_heal_s', 'isolated_vip_s': 'isolated_held_vip_s',
     'isolated_stack_s': 'isolated_ran_stack_s', 'rpo_s': 'writes_lost_window_s',
+    'dual_balanced_s': 'balancer_dual_up_longest_s',
 }
+
+
+def balancer_up(csv_text, backend, nodes):
+    """{node: True when HAProxy's stats (CSV, `show stat`) list it UP in
+    `backend`} for each of `nodes` it lists."""
+    lines = csv_text.lstrip('# ').splitlines()
+    if not lines:
+        return {}
+    fields = lines[0].split(',')
+    up = {}
+    for line in lines[1:]:
+        row = dict(zip(fields, line.split(',')))
+        if row.get('pxname') == backend and row.get('svname') in nodes:
+            up[row['svname']] = row.get('status', '').startswith('UP')
+    return up
+
+
+def balancer_report(samples, nodes):
+    """From [{'t', 'up': {node: bool}}]: the longest time the balancer had
+    two nodes UP at once (it could send a client to either) and none UP."""
+    spans = {n: drill.intervals([{'t': s['t'], 'up': s['up'].get(n)} for s in samples], 'up', STALE_S) for n in nodes}
+    dual = max([drill.longest_overlap(spans[a], spans[b]) for i, a in enumerate(nodes) for b in nodes[i + 1:]] or [0.0])
+    none = [{'t': s['t'], 'none': not any(s['up'].values())} for s in samples if s['up']]
+    return {'balancer_dual_up_longest_s': round(dual, 2),
+            'balancer_none_up_longest_s': round(max([end - start for start, end in
+                                                     drill.intervals(none, 'none', STALE_S)] or [0.0]), 2),
+            'balancer_samples': len(samples)}
 
 
 def load_promises(path=PROMISES):
@@ -527,6 +555,9 @@ def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, sin
                       for s in holder_samples if s['t'] >= reached_at))
     wrong = [r for r in requests if r['ok'] and reached_at is not None and r['t'] > reached_at
              and r['node'] != expect]
+    # What broke the stability, if anything: the requests after the node was reached that failed.
+    unsettled = [{'sent': round(r.get('sent', r['t']), 2), 'node': r.get('node'), 'error': r.get('error')}
+                 for r in after if not (r['ok'] and r['node'] == expect)][:5]
     # An outage runs from the first failed request's sending to the next good
     # one's, as the drill's prober records them.
     clients = drill.outage(sorted((dict(r, t=r.get('sent', r['t'])) for r in requests), key=lambda r: r['t']), 0.0)
@@ -534,6 +565,7 @@ def analyse(holder_samples, requests, expect, nodes, reached_at, settle_end, sin
     blind = unreadable(holder_samples, nodes, stack)
     return {
         'vip_moved_s': round(moved, 3) if moved is not None else None,
+        'failed_after_reached': unsettled,
         'vip_away_longest_s': away_longest(holder_samples, expect, since),
         'client_switched_s': round(served, 3) if served is not None else None,
         'client_outage_s': clients['longest_outage_s'],
@@ -568,7 +600,8 @@ class Trial(object):
         self.t0 = None
         self.action_error = None
         self.engines = {}
-        self.hung_engines = set()  # nodes whose engine did not answer: read from records until it does
+        self.hung_engines = set()
+        self.balancer_samples = []  # nodes whose engine did not answer: read from records until it does
         table = load_promises(args.promises) if args.promise else None
         self.bound = promise_bounds(table, args.profile, args.promise, args.after) if table else None
         if args.settle is None:
@@ -683,9 +716,25 @@ class Trial(object):
                 self.holder_samples.append(sample)
             time.sleep(self.args.interval)
 
+    def probe_balancer(self):
+        """Sample which nodes the load balancer counts UP (its stats CSV), every interval."""
+        while not self.stop.is_set():
+            try:
+                with urllib.request.urlopen(self.args.balancer_stats, timeout=1) as answer:
+                    up = balancer_up(answer.read().decode(), self.args.balancer_backend, self.nodes)
+            except OSError:
+                up = {}
+            with self.lock:
+                self.balancer_samples.append({'t': self.now(), 'up': up})
+            self.stop.wait(self.args.interval)
+
+    def client_base(self):
+        """Where clients send their requests: the VIP, or the load balancer (--via)."""
+        return 'http://%s' % (self.args.via or '%s:%d' % (self.args.vip, self.args.port))
+
     def request(self):
         """One fresh HTTP GET through the VIP (the drill's prober): {'ok', 'node'[, 'error']}."""
-        record = drill.probe_once('http://%s:%d/' % (self.args.vip, self.args.port), self.args.request_timeout,
+        record = drill.probe_once('%s/' % self.client_base(), self.args.request_timeout,
                                   nodes=self.nodes)
         return {key: record[key] for key in ('ok', 'node', 'error') if key in record}
 
@@ -813,7 +862,7 @@ class Trial(object):
     def write_once(self, seq):
         """One acknowledged write through the VIP: the stand-in's writer
         answers `ok SEQ NODE` only once the line is on the shared storage."""
-        url = 'http://%s:%d/cgi-bin/write?seq=%d' % (self.args.vip, self.args.port, seq)
+        url = '%s/cgi-bin/write?seq=%d' % (self.client_base(), seq)
         request = urllib.request.Request(url, data=b'', method='POST')
         try:
             with urllib.request.urlopen(request, timeout=WRITE_TIMEOUT_S) as answer:
@@ -866,6 +915,8 @@ class Trial(object):
                    threading.Thread(target=self.probe_client, daemon=True)]
         if self.args.writes:
             threads.append(threading.Thread(target=self.probe_writes, daemon=True))
+        if self.args.balancer_stats:
+            threads.append(threading.Thread(target=self.probe_balancer, daemon=True))
         for thread in threads:
             thread.start()
         return before, threads
@@ -992,6 +1043,8 @@ class Trial(object):
             written = trial_tokens(self.args.tokens, written_from, uptime())
             report['dual_writer_longest_s'] = dual_writers(written, self.nodes) if written is not None else None
             report['tokens'] = {n: sum(1 for tok in written or [] if tok['node'] == n) for n in self.nodes}
+        if self.args.balancer_stats:
+            report.update(balancer_report(self.balancer_samples, self.nodes))
         if self.args.writes:
             report['writes'] = self.writes_report(failed_at=acted)
             report['writes_lost_window_s'] = report['writes'].get('lost_window_s')
@@ -1018,6 +1071,13 @@ def arguments():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--vip', required=True)
     parser.add_argument('--port', type=int, default=80)
+    parser.add_argument('--via', metavar='HOST:PORT',
+                        help='send the clients through this load balancer instead of the VIP (load-balancer mode); '
+                             'the VIP is still sampled on the nodes')
+    parser.add_argument('--balancer-stats', metavar='URL',
+                        help="the load balancer's stats as CSV (HAProxy: stats uri ...;csv): report how long it "
+                             'counted both nodes UP')
+    parser.add_argument('--balancer-backend', default='pair', help='the backend of the nodes in those stats')
     parser.add_argument('--interface', default='eth0')
     parser.add_argument('--nodes', required=True, type=lambda s: s.split(','))
     parser.add_argument('--action', choices=sorted(ACTIONS))

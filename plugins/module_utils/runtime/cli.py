@@ -19,6 +19,7 @@ the log says why), 2 not understood (usage).
     stack-hook handover        Keepalived's ExecStop -> handover.handover
     stack-hook lease           netsocs-stack-lease.service -> lease.hold
     stack-hook replica         netsocs-replica.service -> replica.follow
+    stack-hook balancer        netsocs-balancer.service -> balancer.serve_forever
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import sys
 import threading
 import time
 
-from . import guard, handover, health, lease, lifecycle, metrics, replica, responder, watchdog
+from . import balancer, guard, handover, health, lease, lifecycle, metrics, replica, responder, watchdog
 from .adapter import Node
 from .config import HookError, load_config
 from .state import StackLock, State, log
@@ -135,6 +136,7 @@ DISPATCH = {
     'respond': lambda node, state, config, argv: respond(node, state, config),
     'lease': lambda node, state, config, argv: hold_lease(node, state, config),
     'replica': lambda node, state, config, argv: follow_replica(node, state, config),
+    'balancer': lambda node, state, config, argv: balancer.serve_forever(node, state, config),
     'boot': lambda node, state, config, argv: lifecycle.boot(node, state, config),
     'clear-holdoff': lambda node, state, config, argv: health.clear_holdoff(state, config),
     'prestart': lambda node, state, config, argv: lifecycle.prestart(node, state, config),

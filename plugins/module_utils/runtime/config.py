@@ -77,6 +77,9 @@ DEFAULTS = {
     'replica': {'enabled': False, 'peer': '', 'port': 873, 'module': 'netsocs-shares', 'root': '/mnt/netsocs-nfs',
                 'interval': 1, 'max_lag': 10, 'term_timeout': 0.5, 'pull_timeout': 60, 'io_timeout': 10,
                 'aside_dir': '/var/lib/netsocs-failover/set-aside'},
+    # balancer.py (load-balancer mode): where the health endpoint a balancer
+    # follows listens, and how old the last health result may be for a 200.
+    'balancer': {'enabled': False, 'address': '0.0.0.0', 'port': 8404, 'max_age': 10},
     # metrics.py: the file node_exporter's textfile collector reads (empty:
     # no metrics), and the record failover_drill.yml leaves on the node.
     'metrics_file': '',

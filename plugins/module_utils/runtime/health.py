@@ -32,8 +32,15 @@ SERVICES_EVERY = 5
 CONFIRM_TIMEOUT = 1
 
 
-class Degraded(str):
-    """A healthy result's reason that says the MASTER serves degraded (a
+class Serving(str):
+    """A healthy result's reason that says the MASTER's stack serves (its
+    critical containers run, the port answers): report_health records
+    `serving` from its type, and the load balancer's endpoint (balancer.py)
+    answers 200 on it alone, never in the grace period or a handover."""
+
+
+class Degraded(Serving):
+    """A serving result's reason that says the MASTER serves degraded (a
     service of the stack down): report_health records the status
     `degraded` from its type, never from its wording."""
 
@@ -189,7 +196,7 @@ def whole_stack(node, state, config, now, notes):
                                   and 0 <= now - float(recorded.get('services_checked_at') or 0) < SERVICES_EVERY):
         # All ran at the last look, a few seconds ago: `docker compose ps` is
         # the costliest call of a round, and the MASTER runs one a second.
-        return True, 'MASTER healthy' + (' (%s)' % '; '.join(notes) if notes else '')
+        return True, Serving('MASTER healthy' + (' (%s)' % '; '.join(notes) if notes else ''))
     down = _compose.services_down(config['services'], node.containers(config['docker_timeout']),
                                   config['critical_containers'])
     why = bring_back(node, state, config, down, now) if down else None
@@ -202,7 +209,7 @@ def whole_stack(node, state, config, now, notes):
     if down:
         return True, Degraded('MASTER degraded: %s not running (%s)' % (
             ', '.join('%s %s' % item for item in sorted(down.items())), why))
-    return True, 'MASTER healthy' + (' (%s)' % '; '.join(notes) if notes else '')
+    return True, Serving('MASTER healthy' + (' (%s)' % '; '.join(notes) if notes else ''))
 
 
 def in_budget(node, state, config, key, budget, now, act, spent):
@@ -285,6 +292,7 @@ def report_health(state, config, ok, reason, now=None):
     if not ok or before.get('kind') != kind:
         log(config['health_log_file'], '%s %s' % ('OK' if ok else 'FAIL', reason))
     state.update(last_health={'ok': ok, 'status': status_of(ok, reason), 'reason': str(reason), 'kind': kind,
+                              'serving': bool(ok) and isinstance(reason, Serving),
                               'at': now, 'since': before.get('since', now) if before.get('kind') == kind else now})
 
 

@@ -472,9 +472,9 @@ def test_concurrent_state_changes_lose_nothing(state):
 
 
 def test_health_result_is_recorded_for_status(config, state):
-    health.report_health(state, config, True, 'MASTER healthy', now=50.0)
-    health.report_health(state, config, True, 'MASTER healthy', now=52.0)
-    assert state.read()['last_health'] == {'ok': True, 'status': 'healthy', 'reason': 'MASTER healthy',
+    health.report_health(state, config, True, health.Serving('MASTER healthy'), now=50.0)
+    health.report_health(state, config, True, health.Serving('MASTER healthy'), now=52.0)
+    assert state.read()['last_health'] == {'ok': True, 'status': 'healthy', 'reason': 'MASTER healthy', 'serving': True,
                                            'kind': 'MASTER healthy', 'at': 52.0, 'since': 50.0}
     health.report_health(state, config, True, health.Degraded('MASTER degraded: mediamtx exited not running'), now=53.0)
     assert state.read()['last_health']['status'] == 'degraded' and state.read()['last_health']['ok'] is True
@@ -953,9 +953,12 @@ def test_the_grace_period_ends_once_the_stack_was_healthy(config, state):
     # promoted 5 s ago: a stack still starting is excused ...
     state.update(vrrp_state='MASTER', vrrp_state_at=995.0, promoted_at=995.0)
     starting = FakeNode([True], RUNNING, dead={'netsocs-caddy', 'traefik', 'mediamtx'})
-    assert health.health(starting, state, config, now=1000.0) == (True, 'MASTER in grace period (5s of 30s)')
+    ok, reason = health.health(starting, state, config, now=1000.0)
+    assert (ok, reason) == (True, 'MASTER in grace period (5s of 30s)')
+    assert not isinstance(reason, health.Serving)  # a balancer sends no client here yet
     # ... but once it was seen up, a container that dies is handled at once
-    assert health.health(FakeNode([True], RUNNING), state, config, now=1001.0) == (True, 'MASTER healthy')
+    ok, reason = health.health(FakeNode([True], RUNNING), state, config, now=1001.0)
+    assert (ok, reason) == (True, 'MASTER healthy') and isinstance(reason, health.Serving)
     died = FakeNode([True], RUNNING, dead={'netsocs-caddy'})
     assert health.health(died, state, config, now=1002.0) == (True, 'MASTER healthy (restarted in place)')
     assert died.actions == ['start netsocs-caddy']
