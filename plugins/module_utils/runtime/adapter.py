@@ -24,28 +24,41 @@ from . import vip as _vip
 from .config import HookError, TimedOut
 
 
-def run_bounded(args, timeout, reap=1.0):
+def run_bounded(args, timeout, reap=1.0, started=None, merged=False):
     """subprocess.run(args, capture_output, text) that never waits past its
     deadline (TimeoutExpired). subprocess.run kills a command past its timeout
     and then waits for it without a limit; a command blocked in the kernel on a
     hung mount (a FUSE or hard NFS request its server never answers) cannot
     die, nor can its parent reap it, so that wait is forever. Here the
-    command's whole process group is killed and given `reap` seconds; one that
-    is still there is left behind (init reaps it once the mount answers)."""
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    command's whole process group (its forked children too) is killed and
+    given `reap` seconds; one that is still there is left behind (init reaps
+    it once the mount answers). started(pid): called once the command runs
+    (who else may stop it must know its group); merged: stderr into stdout."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+                            text=True, start_new_session=True)
+    if started is not None:
+        started(proc.pid)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        kill_group(proc.pid)
         try:
             proc.communicate(timeout=reap)
         except subprocess.TimeoutExpired:
             proc.returncode = -9  # not reaped: nobody waits for it again
         raise
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def kill_group(pid):
+    """SIGKILL a command's process group (its forked children too), or the command alone."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 class Node(object):

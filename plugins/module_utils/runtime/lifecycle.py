@@ -36,6 +36,12 @@ STACK_QUERY_TIMEOUT = 0.3
 PEER_DOWN = "the peer's stack is down"
 
 
+class PeerDown(str):
+    """peer_stopped's answer when the peer said no container of its stack
+    runs (not when it did not answer): a replicated copy's last pull may
+    follow. Read from the type, never from the wording."""
+
+
 def plan(role, last_role, containers, min_containers, standby='cold'):
     """The compose action for the node's current role.
 
@@ -108,7 +114,7 @@ def peer_stopped(node, config, promoting=True, clock=time.monotonic, sleep=time.
                 STACK_QUERY_TIMEOUT, ', after it ran %s for %.1f s' % (', '.join(seen), waited) if seen else '')
         if not stack:
             ran = ' (it ran %s; waited %.1f s)' % (', '.join(seen), waited) if seen else ''
-            return PEER_DOWN + ran
+            return PeerDown(PEER_DOWN + ran)
         seen = stack
         if promoting and not node.is_master():
             return "no longer MASTER while the peer's stack ran (%s)" % ', '.join(stack)
@@ -226,7 +232,7 @@ def apply_role(node, state, config, role):
         # Replicated shares: the peer's last changes (its stack is down), then
         # a new stamp, only for a stack that starts.
         log(config['log_file'], 'sync: promoted: replica: %s' % _replica.catch_up(
-            state, config, peer_answered=bool(waited) and waited.startswith(PEER_DOWN)))
+            state, config, peer_answered=isinstance(waited, PeerDown)))
     ahead = role in ('master', 'backup') and prestarted(state, config)
     # A stack started ahead (a switchover, a handover): the promotion keeps it
     # running (no restart), and a BACKUP leaves it up until its window ends.
@@ -268,7 +274,7 @@ def prestart(node, state, config, why='a planned switchover', serving=None):
             log(config['log_file'], 'prestart: %s' % waited)
         if config['replica']['enabled']:
             log(config['log_file'], 'prestart: replica: %s' % _replica.catch_up(
-                state, config, peer_answered=bool(waited) and waited.startswith(PEER_DOWN)))
+                state, config, peer_answered=isinstance(waited, PeerDown)))
         state.update(prestarted_at=time.time())
         before = node.containers()
         action = _compose.decide('running', before, config['min_containers'])

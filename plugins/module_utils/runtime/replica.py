@@ -35,11 +35,11 @@ clocks must agree (NTP): stamps are wall-clock times.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
 
+from .adapter import kill_group, run_bounded
 from .config import HookError
 from .state import StackLock, log, now_iso
 
@@ -135,24 +135,21 @@ def problem(record, role, own, now, max_lag):
 
 
 def run_rsync(config, args, deadline):
-    """Run rsync in a process group of its own (recorded, so a promotion can
-    stop a pull in flight); (exit status, or None when past the deadline;
-    seconds; what it said). rsync forks: past the deadline the whole group is
-    killed, or a child blocked on a frozen peer would hold the output open."""
+    """Run rsync under its deadline (adapter.run_bounded: past it, its whole
+    process group is killed, for a child blocked on a frozen peer would hold
+    the output open), its group recorded so that a promotion can stop a pull
+    in flight; (exit status, or None when past the deadline; seconds; what it
+    said)."""
     start = time.monotonic()
     pid_file = os.path.join(config['state_dir'], PID)
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    with open(pid_file, 'w') as handle:
-        handle.write(str(proc.pid))
+
+    def record(pid):
+        with open(pid_file, 'w') as handle:
+            handle.write(str(pid))
     try:
-        out = proc.communicate(timeout=deadline)[0]
-        rc, said = proc.returncode, (out or '').strip()[-300:] or 'rc=%d' % proc.returncode
+        res = run_bounded(args, deadline, reap=2, started=record, merged=True)
+        rc, said = res.returncode, (res.stdout or '').strip()[-300:] or 'rc=%d' % res.returncode
     except subprocess.TimeoutExpired:
-        kill_group(proc.pid)
-        try:
-            proc.communicate(timeout=2)
-        except subprocess.TimeoutExpired:
-            proc.returncode = -9  # blocked in the kernel: left behind, never waited for again
         rc, said = None, 'no result within %ss' % deadline
     finally:
         try:
@@ -263,17 +260,6 @@ def follow(node, state, config, stop=None):
         follow_round(node, state, config)
         time.sleep(max(0.0, float(config['replica']['interval']) - (time.monotonic() - started)))
     return 0
-
-
-def kill_group(pid):
-    """SIGKILL rsync's process group (its forked children too)."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
 
 
 def stop_pull_in_flight(config):

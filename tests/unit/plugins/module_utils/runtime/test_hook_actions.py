@@ -622,6 +622,14 @@ def test_a_promotion_does_not_wait_for_a_peer_that_does_not_answer(guarded, stat
     assert 'the peer does not say whether its stack runs' in pathlib.Path(guarded['log_file']).read_text()
 
 
+def test_only_a_peer_that_answered_down_counts_as_down(guarded):
+    # a replicated copy's last pull follows only a peer that said its stack is down (lifecycle reads the type)
+    down = lifecycle.peer_stopped(FakeNode([True], [], peer_stacks=(['traefik'], [])), guarded)
+    silent = lifecycle.peer_stopped(FakeNode([True], [], peer_stacks=(None,)), guarded)
+    assert isinstance(down, lifecycle.PeerDown) and down.startswith(lifecycle.PEER_DOWN)
+    assert silent and not isinstance(silent, lifecycle.PeerDown)
+
+
 def test_a_node_demoted_while_it_waits_starts_nothing(guarded, state):
     node = FakeNode([True, True, False], [], peer_stacks=(['netsocs-caddy'],))
     assert lifecycle.sync(node, state, guarded) == 'backup'
