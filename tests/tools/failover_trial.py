@@ -118,6 +118,8 @@ MEASURED = {
     'heal_s': 'converged_after_heal_s', 'isolated_vip_s': 'isolated_held_vip_s',
     'isolated_stack_s': 'isolated_ran_stack_s', 'rpo_s': 'writes_lost_window_s',
     'dual_balanced_s': 'balancer_dual_up_longest_s',
+    # measured by molecule/resources/cloud.yml through the EC2 API, not here
+    'eip_s': 'eip_moved_s',
 }
 
 

@@ -32,7 +32,7 @@ FIGURES = [('vip_s', 'VIP moved'), ('vip_away_s', 'VIP away'), ('outage_s', 'cli
            ('off_holder_s', 'stack off the VIP holder'), ('dual_writer_s', 'two writers'),
            ('heal_s', 'converged after healing'), ('isolated_vip_s', "cut-off node's VIP"),
            ('isolated_stack_s', "cut-off node's stack"), ('rpo_s', 'writes lost, acknowledged before the failure'),
-           ('dual_balanced_s', 'both nodes UP in the balancer')]
+           ('dual_balanced_s', 'both nodes UP in the balancer'), ('eip_s', 'Elastic IP moved')]
 ROLES = ['keepalived', 'docker_stack', 'nfs_server', 'nfs_client', 'storage_replica', 'firewall', 'observability']
 # Values for the role READMEs' examples (documentation addresses, the pair's default paths).
 EXAMPLE = {

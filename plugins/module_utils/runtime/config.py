@@ -77,6 +77,11 @@ DEFAULTS = {
     'replica': {'enabled': False, 'peer': '', 'port': 873, 'module': 'netsocs-shares', 'root': '/mnt/netsocs-nfs',
                 'interval': 1, 'max_lag': 10, 'term_timeout': 0.5, 'pull_timeout': 60, 'io_timeout': 10,
                 'aside_dir': '/var/lib/netsocs-failover/set-aside'},
+    # cloud.py: on AWS (provider 'aws') a promotion associates the Elastic IP
+    # (allocation_id) with this instance, within `deadline` seconds; endpoint
+    # and metadata_url are AWS's unless set (an AWS-compatible endpoint).
+    'cloud': {'provider': '', 'region': '', 'allocation_id': '', 'endpoint': '',
+              'metadata_url': 'http://169.254.169.254', 'deadline': 20, 'retry_every': 10, 'check_every': 30},
     # balancer.py (load-balancer mode): where the health endpoint a balancer
     # follows listens, and how old the last health result may be for a 200.
     'balancer': {'enabled': False, 'address': '0.0.0.0', 'port': 8404, 'max_age': 10},

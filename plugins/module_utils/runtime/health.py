@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 
+from . import cloud
 from . import compose as _compose
 from . import replica
 from .config import HookError, TimedOut
@@ -135,6 +136,10 @@ def judged(node, state, config, now):
             failure = 'MASTER: critical container(s) not running: %s' % ', '.join(missing)
         elif config['port'] and not node.port_open(config['port']):
             failure = 'MASTER: nothing answers on port %s' % config['port']
+        if cloud.due(state.read(), config, now):
+            # The Elastic IP did not follow this MASTER, or may have gone to the
+            # peer in a partition: check, and take it (never a failover).
+            cloud.follow(state, config, lambda line: log(config['log_file'], line), now, deadline=cloud.RETRY_DEADLINE)
         if failure is None:
             # Healthy as soon as the stack is: the grace period excuses a
             # stack still starting, it does not hide one that is up.

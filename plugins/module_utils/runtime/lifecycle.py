@@ -26,6 +26,7 @@ import concurrent.futures
 import subprocess
 import time
 
+from . import cloud as _cloud
 from . import compose as _compose
 from . import replica as _replica
 from .config import HookError
@@ -243,9 +244,21 @@ def apply_role(node, state, config, role):
         % (role.upper(), (last or 'unknown').upper(), _compose.running_count(before),
            'nothing to do' if action == 'none' else 'docker compose ' + action,
            ' (started ahead: a switchover or a handover)' if ahead else ''))
+    moving = None
     if role == 'master' and last != 'master':
         state.update(promoted_at=time.time(), prestarted_at=0, handover_at=0)
-    after = act(node, config, wanted, action, before)
+        if config['cloud']['provider'] == 'aws':
+            # The Elastic IP moves here while the stack starts (the API's time overlaps the start's).
+            moving = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+            moving.submit(_cloud.follow, state, config, lambda line: log(config['log_file'], line))
+    try:
+        after = act(node, config, wanted, action, before)
+    finally:
+        if moving is not None:
+            # Not waited for here: the stack lock is not held for the API's
+            # time (a demotion right after must stop the stack at once); the
+            # process ends once cloud.follow does, within its deadline.
+            moving.shutdown(wait=False)
     if wanted in ('stopped', 'standby') and config['lease']['enabled']:
         # The stack is down: the other node may take the storage now.
         node.drop_lease()

@@ -60,6 +60,8 @@ METRICS = (
     ('netsocs_failover_replica_last_pull_timestamp_seconds', 'gauge',
      "Replicated shares: when this node last pulled its peer's copy (seconds since the epoch)."),
     ('netsocs_failover_replica_term', 'gauge', "Replicated shares: the term of this node's copy (promotions that started the stack)."),
+    ('netsocs_failover_cloud_address_ok', 'gauge',
+     "AWS: 1 when this node's last try to associate the Elastic IP with itself succeeded (or found it there), 0 when it failed."),
     ('netsocs_failover_metrics_timestamp_seconds', 'gauge', 'When this file was written (seconds since the epoch).'),
 )
 # The stack's definition, in the project directory (the docker_stack role writes both).
@@ -104,6 +106,9 @@ def collect(stack_state, vrrp_record, vip_held, containers_running, drill, now, 
     guard = stack_state.get('guard')
     if isinstance(guard, dict) and 'ok' in guard:
         samples.append(('netsocs_failover_guard_ok', {}, int(bool(guard['ok']))))
+    moved = stack_state.get('cloud')
+    if isinstance(moved, dict) and moved:
+        samples.append(('netsocs_failover_cloud_address_ok', {}, int(bool(moved.get('ok')))))
     replica = stack_state.get('replica')
     if isinstance(replica, dict) and replica:
         if replica.get('pulled_at'):

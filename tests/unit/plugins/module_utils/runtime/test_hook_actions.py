@@ -622,6 +622,29 @@ def test_a_promotion_does_not_wait_for_a_peer_that_does_not_answer(guarded, stat
     assert 'the peer does not say whether its stack runs' in pathlib.Path(guarded['log_file']).read_text()
 
 
+def test_a_promotion_moves_the_elastic_ip_while_the_stack_starts(config, state, monkeypatch):
+    # AWS: the address follows the MASTER; a BACKUP's sync never touches it
+    calls = []
+    monkeypatch.setattr(lifecycle._cloud, 'follow', lambda state, config, log: calls.append('follow'))
+    aws = dict(config, cloud=dict(config['cloud'], provider='aws', allocation_id='eipalloc-1'))
+    assert lifecycle.sync(FakeNode([True], []), state, aws) == 'master' and calls == ['follow']
+    assert lifecycle.sync(FakeNode([True], RUNNING), state, aws) == 'master' and calls == ['follow']  # no new term
+    assert lifecycle.sync(FakeNode([False], RUNNING), state, aws) == 'backup' and calls == ['follow']
+    assert lifecycle.sync(FakeNode([True], []), state, config) == 'master' and calls == ['follow']  # not on AWS
+
+
+def test_the_master_tries_the_elastic_ip_again_after_a_failure(config, state, monkeypatch):
+    calls = []
+    monkeypatch.setattr(health.cloud, 'follow', lambda state, config, log, now, deadline: calls.append(deadline))
+    aws = dict(config, cloud=dict(config['cloud'], provider='aws', allocation_id='eipalloc-1'))
+    state.update(role='master', vrrp_state='MASTER', vrrp_state_at=1.0, promoted_at=1.0, healthy_term=1.0,
+                 cloud={'ok': False, 'at': 980.0})
+    assert health.health(FakeNode([True], RUNNING), state, aws, now=1000.0)[0]
+    assert calls == [health.cloud.RETRY_DEADLINE]  # short: the round has Keepalived's timeout
+    state.update(cloud={'ok': False, 'at': 995.0})
+    assert health.health(FakeNode([True], RUNNING), state, aws, now=1000.0)[0] and len(calls) == 1  # not yet
+
+
 def test_only_a_peer_that_answered_down_counts_as_down(guarded):
     # a replicated copy's last pull follows only a peer that said its stack is down (lifecycle reads the type)
     down = lifecycle.peer_stopped(FakeNode([True], [], peer_stacks=(['traefik'], [])), guarded)
