@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """AWS stood in for make cloud-test: moto's EC2 server (an AWS-compatible
 endpoint) and one IMDSv2 stand-in per node, on the controller's address of
 the lab network.
@@ -81,8 +80,8 @@ def serve(args):
     endpoint = 'http://%s:%d/' % (args.address, port)
     ec2 = client(endpoint)
     image = ec2.describe_images()['Images'][0]['ImageId']
-    instances = [i['InstanceId'] for i in ec2.run_instances(ImageId=image, MinCount=len(args.nodes),
-                                                             MaxCount=len(args.nodes))['Instances']]
+    started = ec2.run_instances(ImageId=image, MinCount=len(args.nodes), MaxCount=len(args.nodes))
+    instances = [i['InstanceId'] for i in started['Instances']]
     allocation = ec2.allocate_address(Domain='vpc')['AllocationId']
     ec2.associate_address(AllocationId=allocation, InstanceId=instances[0])
     nodes = dict(zip(args.nodes, instances))

@@ -31,7 +31,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 from .config import HookError
 
@@ -114,8 +114,10 @@ def parse_address(body):
 class Aws(object):
     """What the hook asks of AWS: IMDSv2 and two EC2 calls."""
 
-    def __init__(self, settings, opener=urllib.request.urlopen, clock=time.time):
-        self.settings, self.opener, self.clock = settings, opener, clock
+    def __init__(self, settings, opener=None, clock=time.time):
+        # The standard library's opener (proxies from the environment, as any HTTP client).
+        self.settings, self.clock = settings, clock
+        self.opener = opener or urllib.request.build_opener().open
         self.endpoint = settings.get('endpoint') or 'https://ec2.%s.amazonaws.com/' % settings['region']
 
     def metadata(self, path, token):

@@ -22,15 +22,12 @@ from . import cloud
 from . import compose as _compose
 from . import replica
 from .config import HookError, TimedOut
-from .lifecycle import handing_over, prestarted, schedule_sync, unanswered_lately
+from .lifecycle import handing_over, prestarted, schedule_sync
 from .state import StackLock, log
 
 # Seconds between two looks at the whole stack while every service ran at the
 # last one (at once after a critical restart in place, every round while one is down).
 SERVICES_EVERY = 5
-# Seconds the Docker daemon gets in the round after one that found it not
-# answering within docker_timeout: that round confirms the hang at once.
-CONFIRM_TIMEOUT = 1
 
 
 class Serving(str):
@@ -78,17 +75,15 @@ def health(node, state, config, now=None):
     bounce straight back to a broken node. The role is read first, the state
     after it.
 
-    A hung Docker daemon fails the round whichever Docker call it blocks
-    (each has docker_timeout), and the round after one that found it hung
-    gives it CONFIRM_TIMEOUT: Keepalived's second failure (fall 2) follows the
-    first within a few seconds, not another docker_timeout."""
+    A hung Docker daemon fails the round whichever Docker call it blocks:
+    each has docker_timeout, so two rounds (Keepalived's fall 2) take about
+    2 x docker_timeout, never a longer command's timeout."""
     now = now if now is not None else time.time()
     recorded = state.read()
-    confirming = unanswered_lately(recorded, config, now) is not None
-    if not node.docker_ok(CONFIRM_TIMEOUT if confirming else None):
+    if not node.docker_ok():
         # A demotion now kills the containers at once (lifecycle.docker_hung).
         state.update(docker_unanswered_at=now)
-        return False, 'docker daemon not answering' + (' (again, within %ss)' % CONFIRM_TIMEOUT if confirming else '')
+        return False, 'docker daemon not answering'
     if recorded.get('docker_unanswered_at'):
         state.update(docker_unanswered_at=0)
     try:

@@ -55,9 +55,9 @@ class FakeAws(object):
 
     def call(self, credentials, action, params):
         self.made.append(action)
-        answer = self.calls.pop(0) if self.calls else None
-        if isinstance(answer, Exception):
-            raise answer
+        failure = self.calls.pop(0) if self.calls else None
+        if failure is not None:
+            raise failure
         if action == 'DescribeAddresses':
             return ('<DescribeAddressesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><addressesSet><item>'
                     '<publicIp>198.51.100.7</publicIp><allocationId>eipalloc-1</allocationId>'

@@ -269,20 +269,6 @@ def test_a_daemon_that_answers_again_clears_the_mark(config, state):
     assert lifecycle.docker_hung(node, state, config) is None
 
 
-def test_the_round_after_a_hung_daemon_confirms_it_within_a_second(config, state):
-    # Keepalived needs two failed rounds (fall 2): the second must not spend
-    # another docker_timeout on a daemon that already failed to answer
-    node = FakeNode([True], RUNNING, docker=False)
-    assert health.health(node, state, config, now=100.0) == (False, 'docker daemon not answering')
-    assert node.asked == []  # the first round: docker_timeout
-    ok, reason = health.health(node, state, config, now=106.0)
-    assert not ok and 'again' in reason and node.asked == ['docker %s' % health.CONFIRM_TIMEOUT]
-    # long after (the daemon came back in between): docker_timeout again
-    node.asked = []
-    health.health(node, state, config, now=200.0)
-    assert node.asked == []
-
-
 def test_a_docker_call_that_hangs_mid_round_fails_the_round(config, state):
     # the daemon hung after `docker info` answered: the container check
     # blocks on it, times out, and the round fails as a hung daemon (marked,
