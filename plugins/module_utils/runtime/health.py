@@ -79,12 +79,11 @@ def health(node, state, config, now=None):
     each has docker_timeout, so two rounds (Keepalived's fall 2) take about
     2 x docker_timeout, never a longer command's timeout."""
     now = now if now is not None else time.time()
-    recorded = state.read()
     if not node.docker_ok():
         # A demotion now kills the containers at once (lifecycle.docker_hung).
         state.update(docker_unanswered_at=now)
         return False, 'docker daemon not answering'
-    if recorded.get('docker_unanswered_at'):
+    if state.read().get('docker_unanswered_at'):
         state.update(docker_unanswered_at=0)
     try:
         return judged(node, state, config, now)

@@ -174,21 +174,14 @@ def act(node, config, wanted, action, before, serving=None):
     return after
 
 
-def unanswered_lately(recorded, config, now):
-    """The health check found the Docker daemon not answering within its last
-    two rounds (2 x docker_timeout + 2 s): seconds since, else None."""
-    at = float(recorded.get('docker_unanswered_at') or 0)
-    return now - at if at and 0 <= now - at < config['docker_timeout'] * 2 + 2 else None
-
-
 def docker_hung(node, state, config, now=None):
     """Why the Docker daemon cannot stop the stack, or None: the health check
-    found it not answering lately (unanswered_lately), or it does not answer
-    within docker_stop_timeout now."""
+    found it not answering lately (within two of its rounds: 2 x
+    docker_timeout + 2 s), or it does not answer within docker_stop_timeout now."""
     now = now if now is not None else time.time()
-    ago = unanswered_lately(state.read(), config, now)
-    if ago is not None:
-        return 'the Docker daemon did not answer the health check %.1f s ago' % ago
+    at = float(state.read().get('docker_unanswered_at') or 0)
+    if at and 0 <= now - at < config['docker_timeout'] * 2 + 2:
+        return 'the Docker daemon did not answer the health check %.1f s ago' % (now - at)
     if not node.docker_ok(config['docker_stop_timeout']):
         return 'the Docker daemon does not answer within %ss' % config['docker_stop_timeout']
     return None
