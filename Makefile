@@ -35,9 +35,20 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover forwarding-test replica-test hardmount-test balancer-test cloud-test uninstall-test upgrade-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
+.PHONY: test static host-tools setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover forwarding-test replica-test hardmount-test balancer-test cloud-test uninstall-test upgrade-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
 
-test: setup lint unit sanity import molecule lab-test
+test: setup static molecule lab-test
+
+# The static checks, two at a time (each mostly holds one core; nothing else
+# runs yet), each one's output kept together.
+static: setup host-tools
+	$(MAKE) -j2 --output-sync=target lint unit sanity import
+
+# The Debian packages lint (promtool) and sanity (shellcheck) call, installed
+# first: two apt-get runs side by side would fight over dpkg's lock.
+host-tools:
+	command -v promtool > /dev/null && command -v shellcheck > /dev/null || { apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus shellcheck > /dev/null; }
 
 setup: $(VENV)/.installed docker image
 

@@ -34,7 +34,8 @@ def free_port(address):
 
 def imds(address, instance_id):
     """An IMDSv2 stand-in for one instance: a session token on PUT; the
-    instance id and a role's credentials on GET, only with that token."""
+    instance id and a role's credentials on GET, only with that token.
+    Returns (the server, its URL); the unit tests use it too."""
     token = 'token-%s' % instance_id
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -63,7 +64,7 @@ def imds(address, instance_id):
 
     server = http.server.ThreadingHTTPServer((address, 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return 'http://%s:%d' % (address, server.server_address[1])
+    return server, 'http://%s:%d' % (address, server.server_address[1])
 
 
 def client(endpoint):
@@ -85,7 +86,7 @@ def serve(args):
     allocation = ec2.allocate_address(Domain='vpc')['AllocationId']
     ec2.associate_address(AllocationId=allocation, InstanceId=instances[0])
     nodes = dict(zip(args.nodes, instances))
-    metadata = {node: imds(args.address, instance) for node, instance in nodes.items()}
+    metadata = {node: imds(args.address, instance)[1] for node, instance in nodes.items()}
     state = {'endpoint': endpoint, 'region': REGION, 'allocation_id': allocation, 'instances': nodes}
     os.makedirs(args.out, exist_ok=True)
     inventory = {'all': {'vars': {'failover_cloud': 'aws', 'failover_cloud_region': REGION,

@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 
-from . import balancer, guard, handover, health, lease, lifecycle, metrics, replica, responder, watchdog
+from . import guard, handover, health, lease, lifecycle, metrics, replica, responder, watchdog
 from .adapter import Node
 from .config import HookError, load_config
 from .state import StackLock, State, log
@@ -127,6 +127,14 @@ def sync(node, state, config):
     return result
 
 
+def serve_balancer(node, state, config):
+    """The load balancer's endpoint. Imported here: http.server is the
+    costliest import of all, and the hooks Keepalived runs every second (and
+    at each transition) never need it."""
+    from . import balancer  # pylint: disable=import-outside-toplevel
+    return balancer.serve_forever(node, state, config)
+
+
 DISPATCH = {
     'trigger': lambda node, state, config, argv: lifecycle.trigger(
         config, state, argv[0].upper() if argv else 'UNKNOWN'),
@@ -136,7 +144,7 @@ DISPATCH = {
     'respond': lambda node, state, config, argv: respond(node, state, config),
     'lease': lambda node, state, config, argv: hold_lease(node, state, config),
     'replica': lambda node, state, config, argv: follow_replica(node, state, config),
-    'balancer': lambda node, state, config, argv: balancer.serve_forever(node, state, config),
+    'balancer': lambda node, state, config, argv: serve_balancer(node, state, config),
     'boot': lambda node, state, config, argv: lifecycle.boot(node, state, config),
     'clear-holdoff': lambda node, state, config, argv: health.clear_holdoff(state, config),
     'prestart': lambda node, state, config, argv: lifecycle.prestart(node, state, config),

@@ -28,10 +28,7 @@ import hashlib
 import hmac
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from xml.etree import ElementTree
 
 from .config import HookError
 
@@ -91,8 +88,17 @@ def find_text(root, name):
     return ''
 
 
+def xml(body):
+    """The parsed XML answer. The XML parser and urllib.request are imported
+    where they are used: every hook run imports this module, and only a node
+    with failover_cloud set calls it (a promotion waits for its hooks to start)."""
+    from xml.etree import ElementTree  # pylint: disable=import-outside-toplevel
+    return ElementTree.fromstring(body)
+
+
 def parse_error(body):
     """(code, message) of an EC2 error answer."""
+    from xml.etree import ElementTree  # pylint: disable=import-outside-toplevel
     try:
         root = ElementTree.fromstring(body)
     except ElementTree.ParseError:
@@ -102,7 +108,7 @@ def parse_error(body):
 
 def parse_address(body):
     """DescribeAddresses' answer: {'public_ip', 'allocation_id', 'instance_id', 'association_id'} of its first address."""
-    root = ElementTree.fromstring(body)
+    root = xml(body)
     for element in root.iter():
         if strip_ns(element) == 'item' and find_text(element, 'allocationId'):
             return {key: find_text(element, name) for key, name in (
@@ -116,11 +122,13 @@ class Aws(object):
 
     def __init__(self, settings, opener=None, clock=time.time):
         # The standard library's opener (proxies from the environment, as any HTTP client).
+        import urllib.request  # pylint: disable=import-outside-toplevel  # see xml()
         self.settings, self.clock = settings, clock
         self.opener = opener or urllib.request.build_opener().open
         self.endpoint = settings.get('endpoint') or 'https://ec2.%s.amazonaws.com/' % settings['region']
 
     def metadata(self, path, token):
+        import urllib.request  # pylint: disable=import-outside-toplevel
         request = urllib.request.Request(self.settings['metadata_url'].rstrip('/') + path,
                                          headers={'X-aws-ec2-metadata-token': token})
         with self.opener(request, timeout=2) as answer:
@@ -129,6 +137,7 @@ class Aws(object):
     def identity(self):
         """(instance id, credentials) from IMDSv2: a session token first, then the instance id and the instance
         role's temporary credentials."""
+        import urllib.request  # pylint: disable=import-outside-toplevel
         try:
             request = urllib.request.Request(self.settings['metadata_url'].rstrip('/') + '/latest/api/token',
                                              method='PUT', headers={'X-aws-ec2-metadata-token-ttl-seconds': '300'})
@@ -144,6 +153,8 @@ class Aws(object):
 
     def call(self, credentials, action, params):
         """One EC2 Query API call: its XML answer (bytes), or CloudError."""
+        import urllib.error  # pylint: disable=import-outside-toplevel
+        import urllib.request  # pylint: disable=import-outside-toplevel
         body = urllib.parse.urlencode(dict(params, Action=action, Version=EC2_VERSION)).encode()
         now = datetime.datetime.fromtimestamp(self.clock(), datetime.timezone.utc)
         headers = signature_headers('POST', self.endpoint, body, self.settings['region'], 'ec2', credentials, now)
@@ -177,7 +188,7 @@ def associate(aws, allocation_id, log, deadline, sleep=time.sleep, clock=time.mo
             answer = aws.call(credentials, 'AssociateAddress', {'AllocationId': allocation_id, 'InstanceId': instance,
                                                                 'AllowReassociation': 'true'})
             return '%s (%s) associated with this instance (%s): %s' % (
-                current['public_ip'], allocation_id, instance, find_text(ElementTree.fromstring(answer),
+                current['public_ip'], allocation_id, instance, find_text(xml(answer),
                                                                          'associationId') or 'done')
         except CloudError as exc:
             left = end - clock()

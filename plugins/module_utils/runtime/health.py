@@ -115,11 +115,21 @@ def judged(node, state, config, now):
         # The grace period excuses a stack still starting: it ends early once
         # the stack has been seen healthy in this MASTER term.
         in_grace = since < config['grace_seconds'] and state.read().get('healthy_term') != promoted
+        # A Docker daemon that (re)started lately (killed, systemd started it
+        # again) stops the containers it finds still running, one after the
+        # other, some after its API answers: within the grace period from its
+        # start, each critical container found dead is started again in place
+        # without counting against the budget (one crash, not one failure per
+        # container), and a failure counts as healthy.
+        restarted = node.docker_started_at()
+        settling = restarted is not None and 0 <= now - restarted < config['grace_seconds']
         failure = None
         missing = [name for name in config['critical_containers'] if not node.running(name)]
         if missing and not in_grace:
             # Pacemaker's migration-threshold: start it again here first.
-            refused = restart_in_place(node, state, config, missing, now)
+            refused = restart_in_place(node, state, config, missing, now,
+                                       uncounted='the Docker daemon started %.0fs ago' % (now - restarted)
+                                       if settling else None)
             if refused is None:
                 missing = [name for name in missing if not node.running(name)]
                 if not missing:
@@ -142,6 +152,9 @@ def judged(node, state, config, now):
             return whole_stack(node, state, config, now, [])
         if in_grace:
             return True, 'MASTER in grace period (%.0fs of %ss)' % (since, config['grace_seconds'])
+        if settling:
+            return True, 'MASTER: the Docker daemon restarted lately (%.0fs of %ss; %s)' % (
+                now - restarted, config['grace_seconds'], failure.split(': ', 1)[1])
         # Demoted while we looked (the stack is going down because the node is
         # no longer MASTER): judge it as the BACKUP it now is.
         if node.is_master():
@@ -195,7 +208,7 @@ def whole_stack(node, state, config, now, notes):
                                   and 0 <= now - float(recorded.get('services_checked_at') or 0) < SERVICES_EVERY):
         # All ran at the last look, a few seconds ago: `docker compose ps` is
         # the costliest call of a round, and the MASTER runs one a second.
-        return True, Serving('MASTER healthy' + (' (%s)' % '; '.join(notes) if notes else ''))
+        return True, healthy(notes)
     down = _compose.services_down(config['services'], node.containers(config['docker_timeout']),
                                   config['critical_containers'])
     why = bring_back(node, state, config, down, now) if down else None
@@ -208,21 +221,28 @@ def whole_stack(node, state, config, now, notes):
     if down:
         return True, Degraded('MASTER degraded: %s not running (%s)' % (
             ', '.join('%s %s' % item for item in sorted(down.items())), why))
-    return True, Serving('MASTER healthy' + (' (%s)' % '; '.join(notes) if notes else ''))
+    return True, healthy(notes)
 
 
-def in_budget(node, state, config, key, budget, now, act, spent):
+def healthy(notes):
+    """A serving MASTER's verdict, with what this round did."""
+    return Serving('MASTER healthy' + (' (%s)' % '; '.join(notes) if notes else ''))
+
+
+def in_budget(node, state, config, key, budget, now, act, spent, counted=True):
     """act() under the stack lock, counted in the state's `key`, when fewer
     than budget['max'] runs fell in the last budget['window'] seconds:
-    ((this run's number, act's result), None), or (None, why not)."""
+    ((this run's number, act's result), None), or (None, why not). Not
+    counted: act() under the lock, whatever the count."""
     recent = [t for t in state.read().get(key) or [] if now - t < budget['window']]
-    if len(recent) >= budget['max']:
+    if counted and len(recent) >= budget['max']:
         return None, spent % (len(recent), budget['window'])
     try:
         with StackLock(config['state_dir'], 0):
             if not node.is_master():
                 return None, 'no longer MASTER'
-            state.update(**{key: recent + [now]})
+            if counted:
+                state.update(**{key: recent + [now]})
             return (len(recent) + 1, act()), None
     except StackLock.Busy:
         return None, 'a stack sync is running'
@@ -257,10 +277,11 @@ def bring_back(node, state, config, down, now):
     return 'docker compose up failed: %s' % failed if failed else None
 
 
-def restart_in_place(node, state, config, names, now):
+def restart_in_place(node, state, config, names, now, uncounted=None):
     """Start dead critical containers again on the MASTER, within the budget
-    (restart_in_place: max starts per window seconds). Returns None when it
-    started them, else why not: the budget is spent, a sync holds the stack
+    (restart_in_place: max starts per window seconds), or outside it when
+    `uncounted` says why (the Docker daemon's own restart). Returns None when
+    it started them, else why not: the budget is spent, a sync holds the stack
     (a transition is under way), the node is no longer MASTER, or `docker
     start` failed (a container that was removed, not one that died)."""
     budget = config['restart_in_place']
@@ -272,13 +293,14 @@ def restart_in_place(node, state, config, names, now):
         return failed
 
     done, why = in_budget(node, state, config, 'restarts_in_place', budget, now, start,
-                          'restarted in place %d time(s) in the last %ss: moving')
+                          'restarted in place %d time(s) in the last %ss: moving', counted=not uncounted)
     if why:
         return why
     count, failed = done
     log(config['log_file'], 'health: critical container(s) %s dead on the MASTER: started again in place '
-        '(%d of %d in %ss)%s' % (', '.join(names), count, budget['max'], budget['window'],
-                                 ', failed: ' + ', '.join(failed) if failed else ''))
+        '(%s)%s' % (', '.join(names), '%s: not counted' % uncounted if uncounted
+                    else '%d of %d in %ss' % (count, budget['max'], budget['window']),
+                    ', failed: ' + ', '.join(failed) if failed else ''))
     return 'docker start failed: %s' % ', '.join(failed) if failed else None
 
 

@@ -22,7 +22,6 @@ pure decision; `act` is the one place that changes the stack.
 
 from __future__ import annotations
 
-import concurrent.futures
 import subprocess
 import time
 
@@ -151,6 +150,7 @@ def act(node, config, wanted, action, before, serving=None):
         first = _compose.first_to_start(config['critical_containers'], before)
         if first:
             # One `docker start` each, side by side (one command starts them in turn).
+            import concurrent.futures  # pylint: disable=import-outside-toplevel  # the hooks run every second never need it
             with concurrent.futures.ThreadPoolExecutor(len(first)) as pool:
                 answers = list(pool.map(lambda name: node.run(['docker', 'start', name], check=False), first))
             failed = ['%s (%s)' % (name, (res.stderr or '').strip()[:200])
@@ -242,6 +242,8 @@ def apply_role(node, state, config, role):
         state.update(promoted_at=time.time(), prestarted_at=0, handover_at=0)
         if config['cloud']['provider'] == 'aws':
             # The Elastic IP moves here while the stack starts (the API's time overlaps the start's).
+            # Imported here (as in act): the hooks Keepalived runs every second never need threads.
+            import concurrent.futures  # pylint: disable=import-outside-toplevel
             moving = concurrent.futures.ThreadPoolExecutor(max_workers=1)
             moving.submit(_cloud.follow, state, config, lambda line: log(config['log_file'], line))
     try:

@@ -3,17 +3,20 @@ checked against botocore's; the association against moto's EC2 server (an
 AWS-compatible endpoint) with an IMDSv2 stand-in."""
 
 import datetime
-import http.server
-import json
+import importlib.util
+import pathlib
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 from ansible_collections.netsocs.failover.plugins.module_utils.runtime import cloud
+
+_spec = importlib.util.spec_from_file_location('aws_standin', pathlib.Path(__file__).parents[4] / 'tools' / 'aws_standin.py')
+STANDIN = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(STANDIN)
 
 CREDENTIALS = {'key': 'AKIDEXAMPLE', 'secret': 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', 'token': 'session-token'}
 NOW = datetime.datetime(2026, 12, 4, 12, 36, 0, tzinfo=datetime.timezone.utc)
@@ -135,30 +138,8 @@ def moto():
 
 
 def imds(instance_id):
-    """An IMDSv2 stand-in for one instance: a token on PUT, then its id and a role's credentials, only with the token."""
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def reply(self, code, text):
-            self.send_response(code)
-            self.end_headers()
-            self.wfile.write(text.encode())
-
-        def do_PUT(self):  # noqa: N802
-            self.reply(200, 'tok-%s' % instance_id)
-
-        def do_GET(self):  # noqa: N802
-            if self.headers.get('X-aws-ec2-metadata-token') != 'tok-%s' % instance_id:
-                return self.reply(401, '')
-            answers = {'/latest/meta-data/instance-id': instance_id,
-                       '/latest/meta-data/iam/security-credentials/': 'netsocs-failover',
-                       '/latest/meta-data/iam/security-credentials/netsocs-failover': json.dumps(
-                           {'AccessKeyId': 'test', 'SecretAccessKey': 'test', 'Token': 'tok'})}
-            return self.reply(200, answers[self.path]) if self.path in answers else self.reply(404, '')
-
-        def log_message(self, *args):
-            return
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, 'http://127.0.0.1:%d' % server.server_address[1]
+    """make cloud-test's IMDSv2 stand-in (tests/tools/aws_standin.py) for one instance, on the loopback."""
+    return STANDIN.imds('127.0.0.1', instance_id)
 
 
 def test_the_address_follows_the_master_on_an_aws_compatible_endpoint(moto):

@@ -2,6 +2,7 @@
 lease, cli): role decisions, flap handling, state-aware health."""
 
 import json
+import os
 import pathlib
 import socket
 import threading
@@ -25,8 +26,9 @@ class FakeNode(object):
     """A node whose VIP answers follow a script, and whose stack obeys compose."""
 
     def __init__(self, vip_answers, containers=(), docker=True, port=True, dead=(), storage=None,
-                 isolated=None, others=(), heard=False, peer=True, peer_stacks=([],)):
+                 isolated=None, others=(), heard=False, peer=True, peer_stacks=([],), docker_started=None):
         self.vip_answers = list(vip_answers)
+        self.docker_started = docker_started
         self.peer_stacks = list(peer_stacks)
         self.isolation = isolated
         self.others, self.heard, self.peer = list(others), heard, peer
@@ -65,6 +67,9 @@ class FakeNode(object):
     def docker_ok(self, timeout=None):
         self.asked.append('docker %s' % timeout) if timeout else None
         return self.docker
+
+    def docker_started_at(self):
+        return self.docker_started
 
     def running_count(self):
         return sum(1 for c in self.stack if c['state'] == 'running')
@@ -837,6 +842,46 @@ def test_a_second_death_within_the_window_moves_the_vip(config, state):
     # once the window has passed, a death is started in place again
     state.update(master_failed_at=0)
     assert health.health(node, state, config, now=1301.0)[0] is True
+
+
+def test_a_restarted_docker_daemon_costs_no_restart_in_place_budget(config, state):
+    # dockerd killed and started again by systemd: it stops the containers
+    # it finds still running, one after the other, some after its API
+    # answers. Within the grace period from its start each critical container
+    # found dead is started in place, uncounted, and a failure is no failure.
+    state.update(vrrp_state='MASTER', promoted_at=0.0)
+    node = FakeNode([True], RUNNING, dead={'traefik'}, docker_started=998.0)
+    assert health.health(node, state, config, now=1000.0) == (True, 'MASTER healthy (restarted in place)')
+    assert node.actions == ['start traefik'] and not state.read().get('restarts_in_place')
+    assert ('critical container(s) traefik dead on the MASTER: started again in place (the Docker daemon started 2s '
+            'ago: not counted)') in pathlib.Path(config['log_file']).read_text()
+    # the next one Docker stops: started again too, the budget still whole
+    node.dead.add('netsocs-caddy')
+    assert health.health(node, state, config, now=1001.0) == (True, 'MASTER healthy (restarted in place)')
+    assert node.actions == ['start traefik', 'start netsocs-caddy'] and not state.read().get('restarts_in_place')
+    # the port not answering yet, a container that does not start: no failure within the grace period
+    node.port = False
+    assert health.health(node, state, config, now=1002.0) == (
+        True, 'MASTER: the Docker daemon restarted lately (4s of 30s; nothing answers on port 80)')
+    assert not state.read().get('master_failed_at')
+    # a daemon up for longer than the grace period: the usual rule, counted
+    node.port = True
+    node.dead.add('traefik')
+    assert health.health(node, state, config, now=1028.0) == (True, 'MASTER healthy (restarted in place)')
+    assert state.read()['restarts_in_place'] == [1028.0]
+    node.dead.add('traefik')
+    ok, reason = health.health(node, state, config, now=1029.0)
+    assert not ok and 'restarted in place 1 time(s) in the last 300s: moving' in reason
+
+
+def test_the_docker_daemons_start_is_read_from_proc(config, tmp_path):
+    pid_file = tmp_path / 'docker.pid'
+    pid_file.write_text('%d\n' % os.getpid())
+    started = adapter.Node(config).docker_started_at(str(pid_file))
+    assert started is not None and time.time() - 600 < started <= time.time() + 1
+    assert adapter.Node(config).docker_started_at(str(tmp_path / 'missing.pid')) is None
+    pid_file.write_text('not a pid')
+    assert adapter.Node(config).docker_started_at(str(pid_file)) is None
 
 
 def test_no_restart_in_place_when_disabled_or_a_sync_runs(config, state):
