@@ -23,6 +23,7 @@ pure decision; `act` is the one place that changes the stack.
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 
 from . import cloud as _cloud
@@ -31,8 +32,10 @@ from . import replica as _replica
 from .config import HookError
 from .state import StackLock, log
 
-# Seconds the peer's responder has to say whether its stack runs (two tries).
-STACK_QUERY_TIMEOUT = 0.3
+# Seconds the peer's responder has to say whether its stack runs: two tries of
+# 0.1 s on one socket, so a late answer to the first still counts (on a LAN it
+# answers within milliseconds; one that does not is treated as a silent peer).
+STACK_QUERY_TIMEOUT = 0.2
 PEER_DOWN = "the peer's stack is down"
 
 
@@ -174,6 +177,29 @@ def act(node, config, wanted, action, before, serving=None):
     return after
 
 
+class Background(object):
+    """call() in a thread of its own; result() waits for it and returns what
+    it returned, or raises what it raised."""
+
+    def __init__(self, call):
+        self._outcome = None
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call):
+        try:
+            self._outcome = (True, call())
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # raised again in result()
+            self._outcome = (False, exc)
+
+    def result(self):
+        self._thread.join()
+        done, value = self._outcome
+        if not done:
+            raise value
+        return value
+
+
 def docker_hung(node, state, config, now=None):
     """Why the Docker daemon cannot stop the stack, or None: the health check
     found it not answering lately (within two of its rounds: 2 x
@@ -207,15 +233,20 @@ def apply_role(node, state, config, role):
         # One writer: the peer's stack down first (it is stopping it: its
         # demotion). Not for a stack adopted here: it runs already, and the
         # peer's own (also started by hand) stops at the end of its adopt_wait.
+        # This node's containers are read meanwhile (nothing starts them while
+        # this holds the stack lock): on a hard loss the peer's silence costs
+        # STACK_QUERY_TIMEOUT, and the read no longer adds to it.
+        reading = Background(node.containers)
         waited = peer_stopped(node, config, state=state)
         if waited:
             log(config['log_file'], 'sync: promoted: %s' % waited)
             if not node.is_master():
                 role = 'backup'
         catch_up = config['replica']['enabled']
+        before = reading.result()
     else:
         waited, catch_up = None, False
-    before = node.containers()
+        before = node.containers()
     blocked = start_blocked(node, state, config) if role == 'master' else None
     if blocked:
         # Never start a stack that may be a second one: keep it down, and let

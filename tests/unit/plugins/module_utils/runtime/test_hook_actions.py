@@ -613,6 +613,38 @@ def test_a_promotion_does_not_wait_for_a_peer_that_does_not_answer(guarded, stat
     assert 'the peer does not say whether its stack runs' in pathlib.Path(guarded['log_file']).read_text()
 
 
+def test_the_nodes_own_containers_are_read_while_the_peer_is_asked(guarded, state):
+    # a hard loss: the peer's silence (STACK_QUERY_TIMEOUT) and `docker compose ps` overlap
+    node = FakeNode([True], [], peer_stacks=(None,))
+    events = []
+
+    def silent_peer(timeout):
+        time.sleep(0.3)
+        events.append('no answer')
+
+    def slow_ps(timeout=None):
+        if not events:
+            time.sleep(0.2)
+        events.append('containers read')
+        return list(node.stack)
+    node.peer_stack, node.containers = silent_peer, slow_ps
+    state.update(role='backup')
+    started = time.monotonic()
+    assert lifecycle.sync(node, state, guarded) == 'master' and node.actions == ['up']
+    assert events[:2] == ['containers read', 'no answer'] and time.monotonic() - started < 0.45  # not 0.5
+
+
+def test_a_failed_read_of_the_containers_still_fails_the_promotion(guarded, state):
+    node = FakeNode([True], [], peer_stacks=([],))
+
+    def broken_ps(timeout=None):
+        raise lifecycle.HookError('docker compose ps failed')
+    node.containers = broken_ps
+    with pytest.raises(lifecycle.HookError, match='compose ps failed'):
+        lifecycle.sync(node, state, guarded)
+    assert node.actions == []
+
+
 def test_a_promotion_moves_the_elastic_ip_while_the_stack_starts(config, state, monkeypatch):
     # AWS: the address follows the MASTER; a BACKUP's sync never touches it
     calls = []
