@@ -422,7 +422,7 @@ rerun: lab
 # never become MASTER (reports/migration.md). After each deploy node-a's link
 # is cut and brought back under that profile, three times (tests/tools/ratio.py,
 # the same stack, the same prober): each within its promises, and the default
-# profile's median client outage at least 2.5x shorter than the reference
+# profile's median client outage at least 2x shorter than the reference
 # timing's (reports/ratio.md).
 migrate:
 	rm -f reports/migration-*.json reports/ratio-*.json

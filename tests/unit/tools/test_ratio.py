@@ -36,7 +36,7 @@ def test_a_ratio_under_three_or_a_broken_promise_fails():
     assert value == 1.6
     assert any('past its promise' in p for p in problems)
     assert any('never reached' in p for p in problems)
-    assert any('not 2.5x shorter' in p for p in problems)
+    assert any('not 2.0x shorter' in p for p in problems)
 
 
 def test_measure_runs_each_trial_with_its_profile_s_promise(tmp_path, monkeypatch):
