@@ -29,6 +29,7 @@ import time
 from . import cloud as _cloud
 from . import compose as _compose
 from . import replica as _replica
+from . import vrrp as _vrrp
 from .config import HookError
 from .state import StackLock, log
 
@@ -376,15 +377,38 @@ def boot(node, state, config):
     apply_role(node, state, config, 'backup')
 
 
-def trigger(config, state, vrrp_state, run=subprocess.run):
+# Where Keepalived (its parent process) writes its pid (Debian's and Ubuntu's default).
+KEEPALIVED_PID_FILE = '/run/keepalived.pid'
+
+
+def handover_of_an_earlier_keepalived(recorded, keepalived_started):
+    """Whether the handover mark in `recorded` was set while an earlier
+    Keepalived stopped (stale: this promotion ends it), not while the one
+    that runs now is being stopped. The mark is written by Keepalived's own
+    stop (ExecStop), so a mark newer than the running Keepalived means this
+    one is stopping: a MASTER transition a moment before its stop (a quick
+    stop after a preempt) must leave it, or its sync starts the stack the
+    handover just stopped while the peer starts its own. Unknown start:
+    stale, as before."""
+    at = float(recorded.get('handover_at') or 0)
+    return not at or keepalived_started is None or at < keepalived_started
+
+
+def trigger(config, state, vrrp_state, run=subprocess.run, keepalived_started=None):
     log(config['log_file'], 'keepalived reports %s: scheduling a stack sync' % vrrp_state)
     now = time.time()
     values = {'vrrp_state': vrrp_state, 'vrrp_state_at': now}
     if vrrp_state == 'MASTER':
         # The health check's grace period counts from the transition itself,
         # not from when a queued sync gets the lock; a handover this node
-        # began before (its stack stopped first) is over.
-        values.update(promoted_at=now, handover_at=0)
+        # began under an earlier Keepalived (its stack stopped first) is over.
+        values['promoted_at'] = now
+        started = keepalived_started if keepalived_started is not None else _vrrp.started_at(KEEPALIVED_PID_FILE)
+        if handover_of_an_earlier_keepalived(state.read(), started):
+            values['handover_at'] = 0
+        else:
+            log(config['log_file'], 'keepalived reports MASTER while it is being stopped (a handover began %.1f s '
+                'ago): the stack stays down' % (now - float(state.read().get('handover_at') or 0)))
     state.update(**values)
     schedule_sync(config, 'after VRRP %s' % vrrp_state, run)
 

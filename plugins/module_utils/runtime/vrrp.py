@@ -25,6 +25,7 @@ import fcntl
 import json
 import os
 import sys
+import time
 
 from . import state as files
 
@@ -120,6 +121,23 @@ def parse_start_ticks(stat):
     """A process's start time, in clock ticks since boot, from the text of
     its /proc/PID/stat (field 22; the name in parentheses may hold spaces)."""
     return int(stat[stat.rindex(')') + 2:].split()[19])
+
+
+def started_at(pid_file, now=None):
+    """When the process named in `pid_file` started, in epoch seconds to the
+    clock tick (its /proc start ticks against /proc/uptime), or None when it
+    cannot be read (no pid file, the process gone)."""
+    try:
+        with open(pid_file) as handle:
+            pid = int(handle.read().strip())
+        with open('/proc/%d/stat' % pid) as handle:
+            ticks = parse_start_ticks(handle.read())
+        with open('/proc/uptime') as handle:
+            uptime = float(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    now = time.time() if now is None else now
+    return now - uptime + ticks / float(os.sysconf('SC_CLK_TCK'))
 
 
 def fork_order(pid=None):

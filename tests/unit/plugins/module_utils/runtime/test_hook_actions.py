@@ -11,7 +11,7 @@ import time
 import pytest
 
 from ansible_collections.netsocs.failover.plugins.module_utils.runtime import (
-    adapter, cli, compose, handover, health, lease, lifecycle, state as files)
+    adapter, cli, compose, handover, health, lease, lifecycle, state as files, vrrp)
 from ansible_collections.netsocs.failover.plugins.module_utils.runtime import config as settings
 from ansible_collections.netsocs.failover.plugins.module_utils.runtime import guard as split_brain
 
@@ -509,6 +509,44 @@ def test_trigger_schedules_sync_outside_keepalived(config, state):
     assert calls[0][0] == 'systemd-run' and calls[0][-2:] == [config['hook_path'], 'sync']
     assert 'keepalived reports BACKUP' in pathlib.Path(config['log_file']).read_text()
     assert 'promoted_at' not in state.read() and state.read()['vrrp_state'] == 'BACKUP'
+
+
+def test_a_handover_begun_under_the_running_keepalived_outlives_its_master_trigger(guarded, state):
+    # A preempt, then Keepalived stopped at once: its stop's handover (stack
+    # down first) began 0.04 s after the transition, and the MASTER trigger
+    # ran 0.1 s after that; the promotion's sync must not start the stack the
+    # handover stopped (CI's repeat: two stacks for 2.3 s in the flap trial).
+    keepalived_started = time.time() - 60
+    state.update(role='backup', handover_at=time.time() - 0.1)
+    lifecycle.trigger(guarded, state, 'MASTER', run=lambda args, **kw: Done(), keepalived_started=keepalived_started)
+    assert state.read()['handover_at'] > keepalived_started
+    node = FakeNode([True], [dict(c, state='exited') for c in RUNNING], peer_stacks=([],))
+    assert lifecycle.sync(node, state, guarded) == 'master' and 'up' not in node.actions
+    log = pathlib.Path(guarded['log_file']).read_text()
+    assert 'keepalived reports MASTER while it is being stopped' in log and 'it is handing the stack over' in log
+
+
+def test_a_handover_of_an_earlier_keepalived_ends_with_the_next_promotion(guarded, state):
+    # The handover stopped the previous Keepalived; this one started later and is promoted: start.
+    state.update(role='backup', handover_at=time.time() - 5)
+    lifecycle.trigger(guarded, state, 'MASTER', run=lambda args, **kw: Done(), keepalived_started=time.time() - 2)
+    assert state.read()['handover_at'] == 0
+    node = FakeNode([True], [dict(c, state='exited') for c in RUNNING], peer_stacks=([],))
+    assert lifecycle.sync(node, state, guarded) == 'master' and node.actions[-1] == 'up'
+
+
+def test_an_unknown_keepalived_start_clears_the_mark_as_before():
+    assert lifecycle.handover_of_an_earlier_keepalived({'handover_at': 100.0}, None)
+    assert lifecycle.handover_of_an_earlier_keepalived({}, 50.0)
+    assert not lifecycle.handover_of_an_earlier_keepalived({'handover_at': 100.0}, 99.5)
+
+
+def test_a_process_start_is_read_from_its_pid_file(tmp_path):
+    pid_file = tmp_path / 'self.pid'
+    pid_file.write_text('%d\n' % os.getpid())
+    started = vrrp.started_at(str(pid_file))
+    assert started is not None and time.time() - 3600 < started <= time.time()
+    assert vrrp.started_at(str(tmp_path / 'missing.pid')) is None
 
 
 def test_grace_counts_from_the_transition(config, state):
