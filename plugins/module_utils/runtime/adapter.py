@@ -128,19 +128,10 @@ class Node(object):
         return _compose.parse_ps(self.compose(['ps', '--all', '--format', 'json'], timeout).stdout)
 
     def docker_started_at(self, pid_file='/run/docker.pid'):
-        """When the running Docker daemon started (epoch seconds, to the
-        second), read from its pid file and /proc without a call to it; None
-        when they cannot be read."""
-        try:
-            with open(pid_file) as handle:
-                pid = int(handle.read().strip())
-            with open('/proc/%d/stat' % pid) as handle:
-                ticks = _vrrp.parse_start_ticks(handle.read())
-            with open('/proc/stat') as handle:
-                booted = next(int(line.split()[1]) for line in handle if line.startswith('btime '))
-        except (OSError, ValueError, IndexError, StopIteration):
-            return None
-        return booted + ticks / os.sysconf('SC_CLK_TCK')
+        """When the running Docker daemon started (epoch seconds), read from
+        its pid file and /proc without a call to it; None when they cannot be
+        read."""
+        return _vrrp.started_at(pid_file)
 
     def docker_ok(self, timeout=None):
         """The Docker daemon answers within `timeout` seconds (config docker_timeout)."""

@@ -404,11 +404,12 @@ def trigger(config, state, vrrp_state, run=subprocess.run, keepalived_started=No
         # began under an earlier Keepalived (its stack stopped first) is over.
         values['promoted_at'] = now
         started = keepalived_started if keepalived_started is not None else _vrrp.started_at(KEEPALIVED_PID_FILE)
-        if handover_of_an_earlier_keepalived(state.read(), started):
+        recorded = state.read()
+        if handover_of_an_earlier_keepalived(recorded, started):
             values['handover_at'] = 0
         else:
             log(config['log_file'], 'keepalived reports MASTER while it is being stopped (a handover began %.1f s '
-                'ago): the stack stays down' % (now - float(state.read().get('handover_at') or 0)))
+                'ago): the stack stays down' % (now - float(recorded.get('handover_at') or 0)))
     state.update(**values)
     schedule_sync(config, 'after VRRP %s' % vrrp_state, run)
 
