@@ -335,7 +335,7 @@ uninstall-test:
 	ansible-playbook molecule/resources/uninstall.yml -i inventories/lab/hosts.yml
 
 # The tests against deliberately broken builds, on the lab (not in make test:
-# about 25 minutes): each check passes on the lab, then must fail at its task
+# about 35 minutes): each check passes on the lab, then must fail at its task
 # on the broken one (reports/mutations.md). Rebuild the lab afterwards.
 mutations:
 	python3 tests/tools/mutations.py $(if $(ONLY),$(foreach m,$(ONLY),--only=$(m)))

@@ -160,7 +160,7 @@ CHECKS = {
     # The same, the profile on the wire left unchecked: do the times alone tell?
     'hard failure trial, timing alone': [['failover.yml', dict(trials(HARD, UNFREEZE)[0][1], verify_wire_claim=False)]],
     'profile claim': trials(),
-    'firewall': [['firewall.yml', {}]],
+    'firewall': [['firewall.yml', {'verify_profile': PROFILE}]],
     # The restart in place first: clear-holdoff (restore) gives node-a its budget back.
     'storage take-over trial': trials(IN_PLACE, STORAGE, FAILBACK),
     'flap trial': trials(FLAP),
