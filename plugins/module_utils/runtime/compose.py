@@ -109,6 +109,18 @@ def services_down(expected, containers, critical=()):
     return down
 
 
+def not_yet_back(expected, down, before):
+    """{service: 'starting'} for each expected service that was down at the
+    last look (`before`, that look's services_down) and runs now, unless that
+    look had already found it running ('starting'): a service counts as back
+    only once two looks in a row find it running. Docker's restart policy
+    runs a container that cannot start for a moment between its back-off
+    waits (`Up Less than a second`, then `Restarting`), and one look may
+    catch that moment."""
+    return {name: 'starting' for name, was in (before or {}).items()
+            if name in expected and name not in down and was != 'starting'}
+
+
 def first_to_start(critical, containers):
     """The critical containers to `docker start` before `docker compose up`
     on a promotion: those that exist and do not run (a warm standby's), in

@@ -209,13 +209,17 @@ def whole_stack(node, state, config, now, notes):
         # All ran at the last look, a few seconds ago: `docker compose ps` is
         # the costliest call of a round, and the MASTER runs one a second.
         return True, healthy(notes)
-    down = _compose.services_down(config['services'], node.containers(config['docker_timeout']),
-                                  config['critical_containers'])
+
+    def look(before):
+        down = _compose.services_down(config['services'], node.containers(config['docker_timeout']),
+                                      config['critical_containers'])
+        return dict(down, **_compose.not_yet_back(config['services'], down, before))
+
+    down = look(recorded.get('services_down'))
     why = bring_back(node, state, config, down, now) if down else None
     if down and why is None:
         notes = notes + ['brought back in place: %s' % ', '.join(sorted(down))]
-        down = _compose.services_down(config['services'], node.containers(config['docker_timeout']),
-                                      config['critical_containers'])
+        down = look(down)
         why = 'brought back, not running yet'
     state.update(services_down=down, services_checked_at=now)  # for status.yml: which services, in which state
     if down:
@@ -254,6 +258,8 @@ def bring_back(node, state, config, down, now):
     back-off: no restart storm). None when it ran, else why not."""
     revive = sorted(name for name, what in down.items() if what in _compose.REVIVABLE)
     if not revive:
+        if set(down.values()) == {'starting'}:
+            return 'running again, counted back at the next look'
         return "Docker's restart policy has them" if set(down.values()) == {'restarting'} else 'left as they are'
     budget = config['reconcile']
 

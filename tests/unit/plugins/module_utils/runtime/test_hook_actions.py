@@ -1283,11 +1283,14 @@ def test_services_down_after_a_docker_crash_are_brought_back_without_moving_the_
     state.update(vrrp_state='MASTER', promoted_at=0.0)
     node = FakeNode([True], [dict(c, state='exited') for c in RUNNING + EXTRA], dead={'netsocs-caddy', 'traefik'})
     ok, reason = health.health(node, state, whole(config), now=1000.0)
-    assert ok and reason == 'MASTER healthy (restarted in place; brought back in place: mediamtx, recorder)'
+    # back once the next look finds them running too
+    assert ok and reason == 'MASTER degraded: mediamtx starting, recorder starting not running (brought back, not running yet)'
     assert node.actions == ['start netsocs-caddy', 'start traefik', 'up']
     assert sorted(c['service'] for c in node.stack if c['state'] == 'running') == SERVICES
     assert "service(s) mediamtx (exited), recorder (exited) down on the MASTER: docker compose up for them " \
         "(1 of 3 in 300s)" in pathlib.Path(config['log_file']).read_text()
+    assert health.health(node, state, whole(config), now=1001.0) == (True, 'MASTER healthy')
+    assert node.actions == ['start netsocs-caddy', 'start traefik', 'up']
 
 
 def test_a_service_that_cannot_come_back_is_degraded_with_a_back_off(config, state):
@@ -1308,8 +1311,37 @@ def test_a_service_that_cannot_come_back_is_degraded_with_a_back_off(config, sta
     # the window passes: it is tried again
     node.stuck = set()
     assert health.health(node, state, whole(config), now=1400.0) == \
-        (True, 'MASTER healthy (brought back in place: recorder)')
+        (True, 'MASTER degraded: recorder starting not running (brought back, not running yet)')
+    assert health.health(node, state, whole(config), now=1401.0) == (True, 'MASTER healthy')
     assert state.read()['services_down'] == {}
+
+
+def test_a_service_in_a_restart_loop_is_not_back_when_one_look_finds_it_running(config, state):
+    # Docker's restart policy runs a container that cannot start for a moment
+    # between its back-off waits (CI on 701e167: one look caught it running,
+    # and node-a said healthy while mediamtx could not bind its port).
+    state.update(vrrp_state='MASTER', promoted_at=0.0)
+    node = FakeNode([True], RUNNING + [dict(EXTRA[0], state='restarting')])
+    assert health.health(node, state, whole(config), now=1000.0)[1] == \
+        "MASTER degraded: recorder restarting not running (Docker's restart policy has them)"
+    node.stack[-1]['state'] = 'running'  # the moment between two waits
+    assert health.health(node, state, whole(config), now=1001.0) == \
+        (True, 'MASTER degraded: recorder starting not running (running again, counted back at the next look)')
+    node.stack[-1]['state'] = 'restarting'
+    assert health.health(node, state, whole(config), now=1002.0)[1].startswith('MASTER degraded: recorder restarting')
+    assert state.read()['services_down'] == {'recorder': 'restarting'}
+    assert node.actions == []
+
+
+@pytest.mark.parametrize('before, down, expected', [
+    ({'recorder': 'exited'}, {}, {'recorder': 'starting'}),  # running at one look
+    ({'recorder': 'starting'}, {}, {}),  # and at the next: back
+    ({'recorder': 'exited'}, {'recorder': 'restarting'}, {}),  # still down: services_down says so
+    ({'gone': 'exited'}, {}, {}),  # no longer a service of the file
+    (None, {}, {}),
+])
+def test_not_yet_back(before, down, expected):
+    assert compose.not_yet_back(SERVICES, down, before) == expected
 
 
 def test_a_service_docker_restarts_or_that_was_paused_is_reported_not_touched(config, state):
