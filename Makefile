@@ -214,7 +214,7 @@ switchover:
 	ansible-playbook switchover.yml -i inventories/lab/hosts.yml
 
 # The logs forwarded through a receiver outage: the outsider's rsyslog
-# receiver stopped 60 s while node-a fails over and back; every line written
+# receiver stopped 30 s while node-a fails over and back; every line written
 # must arrive once, with its own time (reports/forwarding.md).
 forwarding-test:
 	ansible-playbook molecule/resources/forwarding.yml -i inventories/lab/hosts.yml

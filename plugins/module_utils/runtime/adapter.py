@@ -273,6 +273,11 @@ class Node(object):
         stack = reply.get('stack') if reply else None
         return stack if isinstance(stack, list) else None
 
+    def peer_silence(self):
+        """How long the peer's responder has not answered this node's pulse
+        (seconds, from this node's responder), or None when that is not known."""
+        return _responder.peer_silence(self.config['guard']['port'])
+
     def announce(self):
         self.probes().announce()
 

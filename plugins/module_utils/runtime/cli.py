@@ -58,7 +58,8 @@ def respond(node, state, config):
     VIP (only while Keepalived makes progress: watchdog.py, which runs
     alongside and fences a hung one) and whether its stack runs (a taker
     waits for the giver's stop), and take its stack over ahead when it
-    hands over."""
+    hands over; and keep asking the peer's responder whether it is there
+    (responder.Pulse)."""
     progress = watchdog.make_progress(config)
     if progress is not None:
         threading.Thread(target=watchdog.watch, args=(node, state, config, progress), daemon=True,
@@ -72,8 +73,13 @@ def respond(node, state, config):
     def stack():
         return responder.stack_reply(socket.gethostname(), {name for name, _pid in node.stack_processes()})
 
+    # The pulse: the peer's responder asked every 0.1 s, so a promotion knows at once how long it has been silent.
+    pulse = responder.Pulse()
+    threading.Thread(target=responder.pulse_loop, args=(config['guard']['peers'], config['guard']['port'], pulse),
+                     daemon=True).start()
     responder.respond(config['guard']['port'], config['guard']['peers'], answer,
-                      handover=lambda early: handover.grant_handover(node, state, config, early), stack=stack)
+                      handover=lambda early: handover.grant_handover(node, state, config, early), stack=stack,
+                      pulse=pulse)
     return 0
 
 

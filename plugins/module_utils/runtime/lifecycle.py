@@ -102,13 +102,21 @@ def peer_stopped(node, config, promoting=True, clock=time.monotonic, sleep=time.
     them); this waits until none does, at most handover.confirm_wait
     seconds. It does not wait for a peer that does not answer within
     STACK_QUERY_TIMEOUT (frozen, down, cut off: the guard's business, and a
-    frozen node's containers are frozen with it), nor once this node is no
-    longer MASTER (promoting). Returns what the log says, or None when the
+    frozen node's containers are frozen with it), nor at all when this node's
+    responder says the peer's has been that long silent already (its pulse:
+    a hard loss costs no wait), nor once this node is no longer MASTER
+    (promoting). Returns what the log says, or None when the
     rule is off (handover order `overlap`, no guard and so no responder)."""
     wait = float(config['handover'].get('confirm_wait') or 0)
     if wait <= 0 or not config['guard']['enabled'] or config['handover']['order'] != 'stop_first':
         return None
     start = clock()
+    silent = node.peer_silence()
+    if silent is not None and silent >= STACK_QUERY_TIMEOUT:
+        # The pulse asked already: the peer's responder has been silent for
+        # longer than the stack query would wait (a hard loss: the master-down
+        # interval has passed too). Its answer is known without waiting.
+        return "the peer does not say whether its stack runs (its responder silent for %.1f s)" % silent
     seen = None
     while True:
         stack = node.peer_stack(STACK_QUERY_TIMEOUT)
@@ -236,7 +244,8 @@ def apply_role(node, state, config, role):
         # peer's own (also started by hand) stops at the end of its adopt_wait.
         # This node's containers are read meanwhile (nothing starts them while
         # this holds the stack lock): on a hard loss the peer's silence costs
-        # STACK_QUERY_TIMEOUT, and the read no longer adds to it.
+        # nothing when the pulse knows it, else STACK_QUERY_TIMEOUT, and the
+        # read does not add to it.
         reading = Background(node.containers)
         waited = peer_stopped(node, config, state=state)
         if waited:

@@ -13,6 +13,11 @@ first (handover.py decides). A node whose user
 space is frozen still answers ARP from its kernel, but not this query; a node
 whose Keepalived alone is hung answers that it does not hold the VIP
 (watchdog.py): that is what tells a live peer that lost VRRP from a hung one.
+
+Each responder also asks its peer's `ALIVE` every PULSE_INTERVAL (pulse):
+a node being promoted asks its own responder (`HEARD`, on loopback) how long
+the peer's has not answered, so on a hard loss it learns at once what the
+stack query would only learn after its timeout (lifecycle.peer_stopped).
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ def status_reply(node, holds_vip, vrrp_state, vrrp_alive=True):
 
 STATUS = b'status?'
 STACK = b'stack?'
+# The pulse: ALIVE from the peer's responder (answered at once, nothing read),
+# HEARD from this node itself (loopback): how long the peer's has been silent.
+ALIVE = b'alive?'
+HEARD = b'heard?'
+LOOPBACK = '127.0.0.1'
+PULSE_INTERVAL = 0.1
 
 
 def stack_reply(node, names):
@@ -89,7 +100,83 @@ def ask_peer(peers, port, timeout, tries=2):
 HANDOVER = b'handover?'
 
 
-def respond(port, peers, answer, handover=None, sock=None, stack=None):
+class Pulse(object):
+    """What this responder's pulse heard from the peer's: the time of the
+    first ALIVE sent since its last answer. silent(now) is how long the peer
+    has not answered, counted only while the pulse runs (its last send
+    within two intervals): a pulse starved of CPU sent nothing it could miss,
+    and says None (unknown), never silence."""
+
+    def __init__(self, interval=PULSE_INTERVAL):
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._unanswered_since = None
+        self._last_sent = None
+
+    def sent(self, now):
+        with self._lock:
+            self._last_sent = now
+            if self._unanswered_since is None:
+                self._unanswered_since = now
+
+    def heard(self, _now):
+        with self._lock:
+            self._unanswered_since = None
+
+    def silent(self, now):
+        with self._lock:
+            if self._last_sent is None or now - self._last_sent > 2 * self.interval:
+                return None
+            return 0.0 if self._unanswered_since is None else max(0.0, now - self._unanswered_since)
+
+
+def pulse_loop(peers, port, pulse, clock=time.monotonic, sock=None, rounds=None):
+    """Ask the peers' responders ALIVE every pulse.interval, forever (rounds:
+    that many, for the tests), and tell `pulse` what was sent and heard."""
+    sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    done = 0
+    while rounds is None or done < rounds:
+        done += 1
+        start = clock()
+        for peer in peers:
+            try:
+                sock.sendto(ALIVE, (peer, port))
+            except OSError:  # no route: nothing that peer could answer
+                continue
+            pulse.sent(start)
+        while True:
+            left = start + pulse.interval - clock()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            try:
+                _data, (source, _port) = sock.recvfrom(512)
+            except socket.timeout:
+                break
+            except OSError:  # ICMP port unreachable: no responder there
+                continue
+            if source in peers:
+                pulse.heard(clock())
+
+
+def peer_silence(port, timeout=0.05):
+    """How long the peer's responder has not answered this node's pulse
+    (seconds), from this node's own responder; None when it does not say
+    (no responder, an older one, a pulse that does not run)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.settimeout(timeout)
+        sock.sendto(HEARD, (LOOPBACK, port))
+        data, _source = sock.recvfrom(512)
+        silent = json.loads(data.decode()).get('silent_s')
+        return float(silent) if isinstance(silent, (int, float)) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    finally:
+        sock.close()
+
+
+def respond(port, peers, answer, handover=None, sock=None, stack=None, pulse=None, clock=time.monotonic):
     """Serve the peers, forever. A status query gets `answer()` (bytes), a
     stack query (STACK, when `stack` is given) `stack()` (bytes). A
     handover request (HANDOVER, when `handover` is given) is acknowledged at
@@ -97,7 +184,8 @@ def respond(port, peers, answer, handover=None, sock=None, stack=None):
     repeated request is only acknowledged), and its (ready, reason) is sent
     as a second answer, while status queries go on being answered. It may
     answer sooner by calling early(ready, reason) (the front door serves,
-    the rest of the stack still starting): one answer only."""
+    the rest of the stack still starting): one answer only. ALIVE gets a
+    short answer at once; HEARD, from this node itself, what `pulse` heard."""
     sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(('0.0.0.0', port))
     busy = threading.Lock()
@@ -118,9 +206,14 @@ def respond(port, peers, answer, handover=None, sock=None, stack=None):
 
     while True:
         query, source = sock.recvfrom(512)
+        if query == HEARD and source[0] == LOOPBACK and pulse is not None:
+            sock.sendto(json.dumps({'silent_s': pulse.silent(clock())}).encode(), source)
+            continue
         if source[0] not in peers:
             continue
-        if query == HANDOVER and handover is not None:
+        if query == ALIVE:
+            sock.sendto(b'{"alive": true}', source)
+        elif query == HANDOVER and handover is not None:
             sock.sendto(json.dumps({'handover': 'accepted'}).encode(), source)
             if busy.acquire(blocking=False):
                 threading.Thread(target=serve, args=(source,), daemon=True).start()

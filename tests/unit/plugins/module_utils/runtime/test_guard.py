@@ -373,3 +373,41 @@ def test_a_peer_that_acknowledges_but_never_answers_is_waited_for_the_timeout_on
     port = _responder(lambda _early: (threading.Event().wait(3), (True, 'late'))[1])
     ready, why = responder.request_handover(['127.0.0.1'], port, 1, 0.5)
     assert ready is False and why == '127.0.0.1 acknowledged but gave no answer within 0.5s'
+
+
+def test_the_pulse_counts_silence_only_while_it_runs():
+    pulse = responder.Pulse(interval=0.1)
+    assert pulse.silent(5.0) is None  # nothing sent yet: not known
+    pulse.sent(5.0)
+    pulse.sent(5.1)
+    assert pulse.silent(5.15) == pytest.approx(0.15)  # unanswered since the first send
+    pulse.heard(5.16)
+    assert pulse.silent(5.17) == 0.0
+    pulse.sent(5.2)
+    assert pulse.silent(5.35) == pytest.approx(0.15)
+    # a pulse starved of CPU (no send for more than two intervals) says nothing
+    assert pulse.silent(5.45) is None
+
+
+def test_the_pulse_hears_a_responder_and_says_so_on_loopback():
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    pulse = responder.Pulse()
+    threading.Thread(target=lambda: responder.respond(
+        port, ['127.0.0.1'], lambda: responder.status_reply('node-b', False, 'BACKUP'), pulse=pulse),
+        daemon=True).start()
+    time.sleep(0.1)
+    # the peer's responder answers ALIVE: never silent
+    responder.pulse_loop(['127.0.0.1'], port, pulse, rounds=3)
+    assert pulse.silent(time.monotonic()) == 0.0
+    assert responder.peer_silence(port) == 0.0
+    # nobody answers on the discard port: silent since the first send
+    quiet = responder.Pulse()
+    responder.pulse_loop(['127.0.0.1'], 9, quiet, rounds=3)
+    assert 0.25 <= quiet.silent(time.monotonic()) < 1
+
+
+def test_no_responder_on_loopback_means_the_silence_is_not_known():
+    assert responder.peer_silence(9) is None

@@ -26,8 +26,10 @@ class FakeNode(object):
     """A node whose VIP answers follow a script, and whose stack obeys compose."""
 
     def __init__(self, vip_answers, containers=(), docker=True, port=True, dead=(), storage=None,
-                 isolated=None, others=(), heard=False, peer=True, peer_stacks=([],), docker_started=None):
+                 isolated=None, others=(), heard=False, peer=True, peer_stacks=([],), docker_started=None,
+                 silence=None):
         self.vip_answers = list(vip_answers)
+        self.silence = silence
         self.docker_started = docker_started
         self.peer_stacks = list(peer_stacks)
         self.isolation = isolated
@@ -125,6 +127,10 @@ class FakeNode(object):
     def peer_holds(self):
         self.asked.append('peer')
         return self.peer
+
+    def peer_silence(self):
+        self.asked.append('pulse')
+        return self.silence
 
     def peer_stack(self, timeout):
         self.asked.append('peer stack')
@@ -649,6 +655,18 @@ def test_a_promotion_does_not_wait_for_a_peer_that_does_not_answer(guarded, stat
     assert lifecycle.sync(node, state, guarded) == 'master'
     assert node.asked.count('peer stack') == 1 and node.actions == ['up']
     assert 'the peer does not say whether its stack runs' in pathlib.Path(guarded['log_file']).read_text()
+
+
+@pytest.mark.parametrize('silence, asked', [(0.7, 0), (0.05, 1), (None, 1)])
+def test_a_peer_the_pulse_found_silent_is_not_asked_again(guarded, state, silence, asked):
+    # a hard loss: the responder's pulse has not been answered for longer than
+    # the stack query would wait, so the promotion does not wait for it; a
+    # pulse answered lately (or not known) leaves the query as it was
+    node = FakeNode([True], [], peer_stacks=(None,), silence=silence)
+    assert lifecycle.sync(node, state, guarded) == 'master' and node.actions == ['up']
+    assert node.asked.count('peer stack') == asked
+    log = pathlib.Path(guarded['log_file']).read_text()
+    assert ('its responder silent for 0.7 s' in log) == (asked == 0)
 
 
 def test_the_nodes_own_containers_are_read_while_the_peer_is_asked(guarded, state):
