@@ -33,6 +33,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
+import socket
 import subprocess
 import sys
 import threading
@@ -47,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'plugins' / 'module_utils'))
 sys.path.insert(0, str(ROOT / 'playbooks' / 'files'))
 import drill  # noqa: E402
+import vrrp_advert  # noqa: E402  (VRRP adverts read off the wire)
 from runtime import vip as _vip  # noqa: E402  (the node runtime's parser)
 from runtime import vrrp as _vrrp  # noqa: E402  (the VRRP state file's one reader)
 
@@ -591,6 +594,7 @@ class Trial(object):
         self.client = client
         self.args = args
         self.nodes = args.nodes
+        self.advert_wait_s = 0.0  # --after-advert: how long the cut waited for the target's advert
         self.pids = {name: client.containers.get(name).attrs['State']['Pid'] for name in self.nodes}
         self.frozen = set(name for name in self.nodes
                           if client.containers.get(name).attrs['State'].get('Paused'))
@@ -806,12 +810,36 @@ class Trial(object):
         commands = [['ip', 'link', 'set', 'dev', iface, state]]
         if state == 'up' and saved.exists():
             commands += drill.route_commands(saved.read_text(), iface)
+        if state == 'down' and self.args.after_advert:
+            waiting = time.monotonic()
+            self.advert_sent(container)
+            self.advert_wait_s = time.monotonic() - waiting
         for command in commands:
             res = container.exec_run(command)
             if res.exit_code != 0:
                 raise RuntimeError('%s failed: %s' % (' '.join(command), res.output.decode()))
         if state == 'up':
             saved.unlink(missing_ok=True)
+
+    def advert_sent(self, container, timeout=5.0):
+        """Return as the target's Keepalived sends a VRRP advert, read on its
+        Docker network's bridge (a packet socket: before any firewall), so a
+        cut that follows comes at the same point of its advert cycle in every
+        profile: the peer then waits its whole master-down interval, not a
+        part of it that depends on where the cut fell. RuntimeError when no
+        advert arrives within `timeout`."""
+        settings = container.attrs['NetworkSettings']['Networks'][self.args.network]
+        network = self.client.networks.get(settings['NetworkID'])
+        bridge = network.attrs['Options'].get('com.docker.network.bridge.name') or 'br-' + network.id[:12]
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(vrrp_advert.ETH_P_IP)) as sock:
+            sock.bind((bridge, 0))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                ready, _w, _x = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
+                advert = vrrp_advert.read_advert(sock.recv(2048)) if ready else None
+                if advert and advert['source'] == settings['IPAddress'] and advert['priority'] > 0:
+                    return
+        raise RuntimeError('no VRRP advert from %s on %s within %ss' % (settings['IPAddress'], bridge, timeout))
 
     def first_failure(self, after, deadline):
         """When the first request sent after `after` failed (or `after`, if none
@@ -1065,6 +1093,11 @@ class Trial(object):
             'timeout_s': self.args.timeout, 'interval_s': self.args.interval, 'settle_s': self.args.settle,
             'log': logs,
         })
+        if self.advert_wait_s:
+            # The VIP's time counts from the cut's command, not from before the wait for the advert.
+            report['vip_moved_s'] = round(report['vip_moved_s'] - self.advert_wait_s, 3) \
+                if report['vip_moved_s'] is not None else None
+            report['advert_wait_s'] = round(self.advert_wait_s, 3)
         self.judge(report)
         return report
 
@@ -1100,6 +1133,8 @@ def arguments():
     parser.add_argument('--promises', default=str(PROMISES), help=argparse.SUPPRESS)
     parser.add_argument('--after', type=float, default=0.0, help='a wait built into the trial (a hold-off), added to its VIP bound')
     parser.add_argument('--partition', choices=sorted(PARTITIONS), help='cut the network instead of --action')
+    parser.add_argument('--after-advert', action='store_true',
+                        help='link-down: cut the link as the target sends a VRRP advert (the same point of every profile\'s cycle)')
     parser.add_argument('--hold', type=float, default=20.0, help='seconds the partition (or the watch) lasts')
     parser.add_argument('--stop-file', help='a watch ends early once this file exists')
     parser.add_argument('--network', default='netsocs-failover-test', help='the nodes\' Docker network')

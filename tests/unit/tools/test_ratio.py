@@ -52,5 +52,7 @@ def test_measure_runs_each_trial_with_its_profile_s_promise(tmp_path, monkeypatc
         '--action=link-down', '--profile=reference', '--promise=link-down',
         '--action=link-up', '--profile=reference', '--promise=link-up'] * 2
     assert [a for argv in calls for a in argv if a.startswith('--settle')] == ['--settle=2.0'] * 2  # the repeat's
+    # every cut follows one of node-a's adverts (the same point of either profile's cycle); the return does not wait
+    assert [('--after-advert' in argv) for argv in calls] == [True, False] * 2
     saved = json.loads((tmp_path / 'ratio-reference.json').read_text())
     assert set(saved) == {'link-down', 'link-up'} and len(saved['link-down']) == 2
