@@ -419,7 +419,9 @@ rerun: lab
 # The profile changed on the running lab, both ways, as an operator would
 # (site.yml with the new keepalived_vrrp_version), each run watched: the VIP
 # must not move, no request fail, the MASTER log no transition and the BACKUP
-# never become MASTER (reports/migration.md). After each deploy node-a's link
+# never become MASTER (reports/migration.md); each watch starts once neither
+# node has logged a transition for 10 s (the promises' time to stable; the
+# soak's own default, 30 s, is for its long runs). After each deploy node-a's link
 # is cut and brought back under that profile, three times (tests/tools/ratio.py,
 # the same stack, the same prober): each within its promises, and the default
 # profile's median client outage at least 2x shorter than the reference
@@ -427,7 +429,7 @@ rerun: lab
 migrate:
 	rm -f reports/migration-*.json reports/ratio-*.json
 	rc=0; for step in "to-reference 2 1 reference" "to-default 3 0.2 default"; do set -- $$step; \
-	  python3 tests/tools/soak.py run --label $$1 --no-burn --rate 20 --minutes 10 --out reports/migration-$$1.json \
+	  python3 tests/tools/soak.py run --label $$1 --no-burn --settle 10 --rate 20 --minutes 10 --out reports/migration-$$1.json \
 	    --during $(LAB_DEPLOY) -e keepalived_vrrp_version=$$2 -e keepalived_advert_int=$$3 || rc=1; \
 	  python3 tests/tools/ratio.py measure $$4 || rc=1; \
 	done; python3 tests/tools/soak.py table reports/migration-to-reference.json reports/migration-to-default.json | tee reports/migration.md; \
