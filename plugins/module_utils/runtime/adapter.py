@@ -18,6 +18,7 @@ import subprocess
 import time
 
 from . import compose as _compose
+from . import docker_api as _docker_api
 from . import guard as _guard
 from . import responder as _responder
 from . import vip as _vip
@@ -125,7 +126,30 @@ class Node(object):
         return self.run(['docker', 'compose', '--project-directory', self.config['project_dir']] + args, timeout)
 
     def containers(self, timeout=None):
-        return _compose.parse_ps(self.compose(['ps', '--all', '--format', 'json'], timeout).stdout)
+        """The project's containers (compose.parse_ps's form), from the Engine
+        API; `docker compose ps` where the API cannot be reached."""
+        try:
+            return self._api(_docker_api.containers, self.config['project_dir'], timeout=timeout)
+        except _docker_api.DockerAPIError:
+            return _compose.parse_ps(self.compose(['ps', '--all', '--format', 'json'], timeout).stdout)
+
+    def _api(self, call, *args, **kwargs):
+        """An Engine API call (docker_api), bounded like a command: one that
+        times out raises TimedOut (the daemon is hung: no CLI fallback would
+        answer either); one that cannot connect raises DockerAPIError."""
+        timeout = kwargs.pop('timeout', None) or self.config['command_timeout']
+        try:
+            return call(*args, timeout=timeout, socket_path=self.config['docker_socket'])
+        except _docker_api.DockerAPITimeout as exc:
+            raise TimedOut('the Docker API timed out after %ss: %s' % (timeout, exc), 'docker')
+
+    def start(self, name):
+        """`docker start NAME` (the API; the CLI where it cannot be reached): None, or why it failed."""
+        try:
+            return self._api(_docker_api.start, name)
+        except _docker_api.DockerAPIError:
+            res = self.run(['docker', 'start', name], check=False)
+            return None if res.returncode == 0 else (res.stderr or res.stdout).strip()[:200]
 
     def docker_started_at(self, pid_file='/run/docker.pid'):
         """When the running Docker daemon started (epoch seconds), read from
@@ -202,10 +226,16 @@ class Node(object):
         addresses set (best effort: a failure only costs that second)."""
         if not names:
             return []
-        inspected = self.run(['docker', 'inspect'] + list(names), timeout=10, check=False)
+        try:
+            inspected = self._api(_docker_api.inspect, list(names), timeout=10)
+        except _docker_api.DockerAPIError:
+            inspected = self.run(['docker', 'inspect'] + list(names), timeout=10, check=False).stdout or '[]'
+        except HookError:
+            return []
         routes = self.run(['ip', '-j', '-4', 'route', 'show'], timeout=10, check=False)
         try:
-            entries = neighbour_entries(json.loads(inspected.stdout or '[]'), json.loads(routes.stdout or '[]'),
+            inspected = json.loads(inspected) if isinstance(inspected, str) else inspected
+            entries = neighbour_entries(inspected, json.loads(routes.stdout or '[]'),
                                         lambda dev: os.path.isdir('/sys/class/net/%s/bridge' % dev))
         except ValueError:
             return []

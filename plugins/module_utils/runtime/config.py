@@ -27,6 +27,8 @@ DEFAULTS = {
     'docker_timeout': 5,
     'docker_stop_timeout': 3,
     'docker_root': '/var/lib/docker',
+    # The daemon's API socket (docker_api.py; the CLI where it cannot be reached).
+    'docker_socket': '/var/run/docker.sock',
     'storage_check': None,
     # Where Keepalived's notify hook records the VRRP state (the keepalived
     # role's keepalived_state_file); a stack.json from before 1.1 lacks it.

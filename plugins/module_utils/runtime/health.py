@@ -293,8 +293,7 @@ def restart_in_place(node, state, config, names, now, uncounted=None):
     budget = config['restart_in_place']
 
     def start():
-        failed = [name for name in names
-                  if node.run(['docker', 'start', name], timeout=config['command_timeout'], check=False).returncode]
+        failed = [name for name in names if node.start(name) is not None]
         node.announce_neighbours([name for name in names if name not in failed])
         return failed
 

@@ -164,10 +164,9 @@ def act(node, config, wanted, action, before, serving=None):
             # One `docker start` each, side by side (one command starts them in turn).
             import concurrent.futures  # pylint: disable=import-outside-toplevel  # the hooks run every second never need it
             with concurrent.futures.ThreadPoolExecutor(len(first)) as pool:
-                answers = list(pool.map(lambda name: node.run(['docker', 'start', name], check=False), first))
-            failed = ['%s (%s)' % (name, (res.stderr or '').strip()[:200])
-                      for name, res in zip(first, answers) if res.returncode != 0]
-            started_first = [name for name, res in zip(first, answers) if res.returncode == 0]
+                answers = list(pool.map(node.start, first))
+            failed = ['%s (%s)' % (name, why) for name, why in zip(first, answers) if why is not None]
+            started_first = [name for name, why in zip(first, answers) if why is None]
             announced = node.announce_neighbours(started_first)
             log(config['log_file'], 'critical container(s) %s started first%s%s' % (
                 ', '.join(first), ' (neighbours set: %s)' % ', '.join(announced) if announced else '',

@@ -36,7 +36,16 @@ def test_a_ratio_under_three_or_a_broken_promise_fails():
     assert value == 1.6
     assert any('past its promise' in p for p in problems)
     assert any('never reached' in p for p in problems)
-    assert any('not 2.0x shorter' in p for p in problems)
+    assert any('not 3.0x shorter' in p for p in problems)
+
+
+def test_a_ratio_just_under_three_fails():
+    # 1.4 s against 4.06 s: 2.9x, every trial within its promise
+    default = {'link-down': runs(1.4, 1.4, 1.4), 'link-up': runs(0.5, 0.5, 0.5)}
+    reference = {'link-down': runs(4.06, 4.06, 4.06), 'link-up': runs(0.0, 0.0, 0.0)}
+    value, problems = ratio.judge(default, reference)
+    assert value == 2.9 and problems == [
+        p for p in problems if 'not 3.0x shorter' in p] and len(problems) == 1
 
 
 def test_measure_runs_each_trial_with_its_profile_s_promise(tmp_path, monkeypatch):

@@ -85,16 +85,15 @@ class FakeNode(object):
     def running(self, name):
         return name not in self.dead and any(c['name'] == name for c in self.stack)
 
-    def run(self, args, timeout=None, check=True):
-        # `docker start NAME...`: a container that died or was stopped starts
+    def start(self, name):
+        # `docker start NAME`: a container that died or was stopped starts
         # again; one that was removed does not
-        assert args[:2] == ['docker', 'start'], args
-        self.actions.append('start ' + ' '.join(args[2:]))
-        missing = [name for name in args[2:] if not any(c['name'] == name for c in self.stack)]
-        for name in args[2:]:
-            self.dead.discard(name)
-        self.stack = [dict(c, state='running') if c['name'] in args[2:] else c for c in self.stack]
-        return Answer(1, stderr='No such container: %s' % missing[0]) if missing else Answer(0)
+        self.actions.append('start ' + name)
+        if not any(c['name'] == name for c in self.stack):
+            return 'No such container: %s' % name
+        self.dead.discard(name)
+        self.stack = [dict(c, state='running') if c['name'] == name else c for c in self.stack]
+        return None
 
     def port_open(self, port):
         return self.port
@@ -149,7 +148,8 @@ def config(tmp_path):
                log_file=str(tmp_path / 'failover.log'),
                health_log_file=str(tmp_path / 'health.log'), vip='10.0.0.100', grace_seconds=30,
                failback_holdoff_seconds=60, project_dir='/opt/netsocs',
-               hook_path='/usr/local/libexec/netsocs-failover/stack-hook', standby='cold')
+               hook_path='/usr/local/libexec/netsocs-failover/stack-hook', standby='cold',
+               docker_socket=str(tmp_path / 'no-daemon.sock'))
     return cfg
 
 
@@ -1067,8 +1067,7 @@ def test_a_critical_container_that_does_not_start_first_leaves_it_to_compose(war
     # up` starts the project and is the one whose result counts
     state.update(role='backup')
     node = FakeNode([True], [dict(c, state='exited') for c in RUNNING])
-    node.run = lambda args, timeout=None, check=True: (node.actions.append(' '.join(args[1:])),
-                                                       Answer(int(args[2] == 'traefik'), stderr='port is already allocated'))[1]
+    node.start = lambda name: (node.actions.append('start ' + name), 'port is already allocated' if name == 'traefik' else None)[1]
     assert lifecycle.sync(node, state, warm) == 'master'
     assert sorted(node.actions[:-1]) == ['start netsocs-caddy', 'start traefik'] and node.actions[-1] == 'up'
     # only the one that started has its neighbour set; the one compose

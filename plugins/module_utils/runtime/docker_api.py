@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright: Netsocs
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The three Docker Engine API calls a promotion makes, over the daemon's unix
+socket, without a `docker` process for each: list the project's containers,
+start one, inspect some. A promotion's `docker compose ps` alone took 0.1 s
+on the test bed; the same list from the API takes 0.01 s (measured on the lab,
+make lab). Anything that fails here (no socket, a daemon that does not
+answer in time, an answer that cannot be parsed) raises DockerAPIError, and
+the caller falls back to the CLI."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+from urllib.parse import quote
+
+SOCKET = '/var/run/docker.sock'
+
+
+class DockerAPIError(Exception):
+    """The API cannot be reached, or did not answer as expected."""
+
+
+class DockerAPITimeout(DockerAPIError):
+    """The daemon took the connection and did not answer in time (it is hung)."""
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__('localhost', timeout=timeout)
+        self._path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def request(method, path, timeout, socket_path=SOCKET):
+    """(status, parsed JSON body or None) of one API request."""
+    conn = _UnixConnection(socket_path, timeout)
+    try:
+        conn.request(method, path, headers={'Host': 'docker'})
+        res = conn.getresponse()
+        body = res.read()
+    except socket.timeout as exc:
+        raise DockerAPITimeout('%s %s: %s' % (method, path.split('?')[0], exc))
+    except (OSError, http.client.HTTPException) as exc:
+        raise DockerAPIError('%s %s: %s' % (method, path.split('?')[0], exc))
+    finally:
+        conn.close()
+    try:
+        return res.status, json.loads(body) if body else None
+    except ValueError as exc:
+        raise DockerAPIError('%s %s: %s' % (method, path.split('?')[0], exc))
+
+
+def list_path(project_dir):
+    """GET path: every container (stopped ones too) of the Compose project in
+    project_dir, one-off ones (`docker compose run`) left out."""
+    filters = {'label': ['com.docker.compose.project.working_dir=%s' % project_dir,
+                         'com.docker.compose.oneoff=False']}
+    return '/containers/json?all=1&filters=%s' % quote(json.dumps(filters, separators=(',', ':')))
+
+
+_HEALTH = re.compile(r'\((healthy|unhealthy|health: starting)\)')
+_EXIT = re.compile(r'^Exited \((-?\d+)\)')
+
+
+def parse_list(items):
+    """GET /containers/json's answer as compose.parse_ps returns `docker
+    compose ps`: [{id, name, service, state, health, exit_code}], sorted by
+    service then name."""
+    if not isinstance(items, list):
+        raise DockerAPIError('unexpected container list: %r' % (items,))
+    result = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise DockerAPIError('unexpected container entry: %r' % (item,))
+        status = item.get('Status') or ''
+        health = _HEALTH.search(status)
+        exited = _EXIT.match(status)
+        result.append({
+            'id': item.get('Id'),
+            'name': ((item.get('Names') or [''])[0]).lstrip('/'),
+            'service': (item.get('Labels') or {}).get('com.docker.compose.service'),
+            'state': (item.get('State') or '').lower(),
+            'health': health.group(1).replace('health: ', '') if health else '',
+            'exit_code': int(exited.group(1)) if exited else 0,
+        })
+    return sorted(result, key=lambda c: (c['service'] or '', c['name'] or ''))
+
+
+def containers(project_dir, timeout, socket_path=SOCKET):
+    status, body = request('GET', list_path(project_dir), timeout, socket_path)
+    if status != 200:
+        raise DockerAPIError('container list: HTTP %d: %s' % (status, body))
+    return parse_list(body)
+
+
+def start(name, timeout, socket_path=SOCKET):
+    """Start a container: None when it runs (started now, or already), else why not."""
+    status, body = request('POST', '/containers/%s/start' % quote(name, safe=''), timeout, socket_path)
+    if status in (204, 304):
+        return None
+    return 'HTTP %d: %s' % (status, (body or {}).get('message', body) if isinstance(body, dict) else body)
+
+
+def inspect(names, timeout, socket_path=SOCKET):
+    """`docker inspect NAME...` as the API gives it: one record per container that exists."""
+    found = []
+    for name in names:
+        status, body = request('GET', '/containers/%s/json' % quote(name, safe=''), timeout, socket_path)
+        if status == 200 and isinstance(body, dict):
+            found.append(body)
+    return found
