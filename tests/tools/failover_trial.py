@@ -33,8 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import select
-import socket
 import subprocess
 import sys
 import threading
@@ -829,17 +827,13 @@ class Trial(object):
         part of it that depends on where the cut fell. RuntimeError when no
         advert arrives within `timeout`."""
         settings = container.attrs['NetworkSettings']['Networks'][self.args.network]
-        network = self.client.networks.get(settings['NetworkID'])
-        bridge = network.attrs['Options'].get('com.docker.network.bridge.name') or 'br-' + network.id[:12]
-        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(vrrp_advert.ETH_P_IP)) as sock:
-            sock.bind((bridge, 0))
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                ready, _w, _x = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
-                advert = vrrp_advert.read_advert(sock.recv(2048)) if ready else None
-                if advert and advert['source'] == settings['IPAddress'] and advert['priority'] > 0:
-                    return
-        raise RuntimeError('no VRRP advert from %s on %s within %ss' % (settings['IPAddress'], bridge, timeout))
+        bridge = vrrp_advert.bridge_of(self.client.networks.get(settings['NetworkID']).attrs)
+
+        def sent(advert):
+            return advert['source'] == settings['IPAddress'] and advert['priority'] > 0
+        heard = vrrp_advert.listen(bridge, timeout, until=sent)
+        if not (heard and sent(heard[-1][1])):
+            raise RuntimeError('no VRRP advert from %s on %s within %ss' % (settings['IPAddress'], bridge, timeout))
 
     def first_failure(self, after, deadline):
         """When the first request sent after `after` failed (or `after`, if none

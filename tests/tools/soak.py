@@ -279,8 +279,7 @@ class Soak(object):
         return '/proc/%d/root%s' % (self.pids[node], path)
 
     def bridge(self):
-        network = json.loads(self.docker('network', 'inspect', self.args.docker_network))[0]
-        return network['Options'].get('com.docker.network.bridge.name') or 'br-' + network['Id'][:12]
+        return vrrp_advert.bridge_of(json.loads(self.docker('network', 'inspect', self.args.docker_network))[0])
 
     def capture(self, sock):
         while not self.stop.is_set():

@@ -107,8 +107,14 @@ def read_advert(frame):
             'vrid': payload[1], 'priority': payload[2], 'version': version, 'advert_int': advert_int}
 
 
-def listen(interface, seconds, clock=time.monotonic):
-    """[(t, advert)] of every advert that reaches `interface` for `seconds`."""
+def bridge_of(network):
+    """The host's bridge of a Docker network (`docker network inspect`'s record)."""
+    return network['Options'].get('com.docker.network.bridge.name') or 'br-' + network['Id'][:12]
+
+
+def listen(interface, seconds, clock=time.monotonic, until=None):
+    """[(t, advert)] of every advert that reaches `interface` for `seconds`;
+    with until(advert), up to the first one it accepts (then the last)."""
     adverts = []
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP)) as sock:
         sock.bind((interface, 0))
@@ -119,6 +125,8 @@ def listen(interface, seconds, clock=time.monotonic):
                 advert = read_advert(sock.recv(2048))
                 if advert:
                     adverts.append((clock(), advert))
+                    if until is not None and until(advert):
+                        break
     return adverts
 
 

@@ -119,7 +119,7 @@ class Pulse(object):
             if self._unanswered_since is None:
                 self._unanswered_since = now
 
-    def heard(self, _now):
+    def heard(self):
         with self._lock:
             self._unanswered_since = None
 
@@ -156,7 +156,7 @@ def pulse_loop(peers, port, pulse, clock=time.monotonic, sock=None, rounds=None)
             except OSError:  # ICMP port unreachable: no responder there
                 continue
             if source in peers:
-                pulse.heard(clock())
+                pulse.heard()
 
 
 def peer_silence(port, timeout=0.05):

@@ -18,34 +18,40 @@ import pytest
 from ansible_collections.netsocs.failover.plugins.module_utils.runtime import adapter, docker_api
 from ansible_collections.netsocs.failover.plugins.module_utils.runtime import config as settings
 
-# GET /containers/json?all=1 as dockerd 20.10-27 answers it (trimmed).
-LISTED = [
-    {'Id': 'c2', 'Names': ['/traefik'], 'State': 'exited', 'Status': 'Exited (137) 3 seconds ago',
-     'Labels': {'com.docker.compose.service': 'traefik'}},
-    {'Id': 'c1', 'Names': ['/netsocs-caddy'], 'State': 'running', 'Status': 'Up 2 minutes (healthy)',
-     'Labels': {'com.docker.compose.service': 'caddy'}},
-    {'Id': 'c3', 'Names': ['/mediamtx'], 'State': 'created', 'Status': 'Created',
-     'Labels': {'com.docker.compose.service': 'mediamtx'}},
-    {'Id': 'c4', 'Names': ['/netsocs-recorder'], 'State': 'running', 'Status': 'Up 1 second (health: starting)',
-     'Labels': {'com.docker.compose.service': 'recorder'}},
+# GET /containers/json?all=1 as dockerd answers it (trimmed), and each
+# container's inspect (GET /containers/ID/json). The list lags: it still says
+# netsocs-caddy runs, its inspect that it exited.
+LISTED = [{'Id': c, 'Names': ['/x'], 'State': 'running', 'Status': 'Up 2 minutes'} for c in ('c1', 'c2', 'c3', 'c4')]
+
+
+def inspected(cid, name, service, status, exit_code=0, health=None):
+    state = {'Status': status, 'ExitCode': exit_code, 'Running': status == 'running'}
+    if health:
+        state['Health'] = {'Status': health}
+    return {'Id': cid, 'Name': '/' + name, 'State': state, 'Config': {'Labels': {'com.docker.compose.service': service}}}
+
+
+INSPECTED = {'c1': inspected('c1', 'netsocs-caddy', 'caddy', 'exited', 0, 'unhealthy'),
+             'c2': inspected('c2', 'traefik', 'traefik', 'exited', 137),
+             'c3': inspected('c3', 'mediamtx', 'mediamtx', 'created'),
+             'c4': inspected('c4', 'netsocs-recorder', 'recorder', 'running', 0, 'starting')}
+PARSED = [
+    {'id': 'c1', 'name': 'netsocs-caddy', 'service': 'caddy', 'state': 'exited', 'health': 'unhealthy', 'exit_code': 0},
+    {'id': 'c3', 'name': 'mediamtx', 'service': 'mediamtx', 'state': 'created', 'health': '', 'exit_code': 0},
+    {'id': 'c4', 'name': 'netsocs-recorder', 'service': 'recorder', 'state': 'running', 'health': 'starting',
+     'exit_code': 0},
+    {'id': 'c2', 'name': 'traefik', 'service': 'traefik', 'state': 'exited', 'health': '', 'exit_code': 137},
 ]
 
 
-def test_the_list_reads_as_compose_ps_does():
-    assert docker_api.parse_list(LISTED) == [
-        {'id': 'c1', 'name': 'netsocs-caddy', 'service': 'caddy', 'state': 'running', 'health': 'healthy',
-         'exit_code': 0},
-        {'id': 'c3', 'name': 'mediamtx', 'service': 'mediamtx', 'state': 'created', 'health': '', 'exit_code': 0},
-        {'id': 'c4', 'name': 'netsocs-recorder', 'service': 'recorder', 'state': 'running', 'health': 'starting',
-         'exit_code': 0},
-        {'id': 'c2', 'name': 'traefik', 'service': 'traefik', 'state': 'exited', 'health': '', 'exit_code': 137},
-    ]
+def test_inspect_records_read_as_compose_ps_does():
+    assert docker_api.parse_inspected(INSPECTED.values()) == PARSED
 
 
-@pytest.mark.parametrize('answer', [{'message': 'page not found'}, ['not a container']])
+@pytest.mark.parametrize('answer', [{'message': 'page not found'}, ['not a container'], [{'Names': ['/x']}]])
 def test_a_list_that_is_not_one_is_an_error(answer):
     with pytest.raises(docker_api.DockerAPIError):
-        docker_api.parse_list(answer)
+        docker_api.listed_ids(answer)
 
 
 def test_the_list_asks_for_the_projects_containers_only():
@@ -111,21 +117,26 @@ def node_config(tmp_path, sock):
 
 
 def test_the_node_lists_starts_and_inspects_through_the_api(node_config, sock, monkeypatch):
-    daemon = Daemon(sock, {('GET', '/containers/json'): (200, LISTED),
-                           ('POST', '/containers/traefik/start'): (204, None),
-                           ('POST', '/containers/netsocs-caddy/start'): (304, None),
-                           ('GET', '/containers/traefik/json'): (200, {'Id': 'c2', 'Name': '/traefik'})})
+    routes = {('GET', '/containers/json'): (200, LISTED),
+              ('POST', '/containers/traefik/start'): (204, None),
+              ('POST', '/containers/netsocs-caddy/start'): (304, None)}
+    routes.update({('GET', '/containers/%s/json' % cid): (200, record) for cid, record in INSPECTED.items()})
+    # c4 removed between the list and its inspect: left out
+    del routes[('GET', '/containers/c4/json')]
+    routes[('GET', '/containers/traefik/json')] = (200, INSPECTED['c2'])
+    daemon = Daemon(sock, routes)
 
     def no_cli(args, timeout, reap=1.0):
         raise AssertionError('the CLI was called: %s' % args)
     monkeypatch.setattr(adapter, 'run_bounded', no_cli)
     try:
         node = adapter.Node(node_config)
-        assert [c['name'] for c in node.containers(5)] == ['netsocs-caddy', 'mediamtx', 'netsocs-recorder', 'traefik']
+        # the states are the inspects' (the list said all four run)
+        assert node.containers(5) == [c for c in PARSED if c['id'] != 'c4']
         # started now (204) or running already (304): both are a start done
         assert node.start('traefik') is None and node.start('netsocs-caddy') is None
         assert node.start('gone') == 'HTTP 404: No such container'
-        assert docker_api.inspect(['traefik', 'gone'], 5, sock) == [{'Id': 'c2', 'Name': '/traefik'}]
+        assert docker_api.inspect(['traefik', 'gone'], 5, sock) == [INSPECTED['c2']]
     finally:
         daemon.close()
     assert daemon.requests[0][0] == 'GET' and daemon.requests[0][1].startswith('/containers/json?all=1&filters=')

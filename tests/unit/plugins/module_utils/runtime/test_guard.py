@@ -381,7 +381,7 @@ def test_the_pulse_counts_silence_only_while_it_runs():
     pulse.sent(5.0)
     pulse.sent(5.1)
     assert pulse.silent(5.15) == pytest.approx(0.15)  # unanswered since the first send
-    pulse.heard(5.16)
+    pulse.heard()
     assert pulse.silent(5.17) == 0.0
     pulse.sent(5.2)
     assert pulse.silent(5.35) == pytest.approx(0.15)
