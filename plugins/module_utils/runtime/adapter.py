@@ -229,12 +229,14 @@ class Node(object):
         try:
             inspected = self._api(_docker_api.inspect, list(names), timeout=10)
         except _docker_api.DockerAPIError:
-            inspected = self.run(['docker', 'inspect'] + list(names), timeout=10, check=False).stdout or '[]'
+            inspected = None  # the CLI's, parsed below
         except HookError:
             return []
         routes = self.run(['ip', '-j', '-4', 'route', 'show'], timeout=10, check=False)
         try:
-            inspected = json.loads(inspected) if isinstance(inspected, str) else inspected
+            if inspected is None:
+                inspected = json.loads(self.run(['docker', 'inspect'] + list(names), timeout=10, check=False).stdout
+                                       or '[]')
             entries = neighbour_entries(inspected, json.loads(routes.stdout or '[]'),
                                         lambda dev: os.path.isdir('/sys/class/net/%s/bridge' % dev))
         except ValueError:
