@@ -367,7 +367,7 @@ wholestack:
 	  ansible-playbook molecule/resources/wholestack.yml -i inventories/lab/hosts.yml \
 	    -e '{"wholestack_cases": [$(subst $(space),$(comma),$(foreach c,$(WHOLESTACK_CASES),"$(c)"))]}' > reports/wholestack-run.log 2>&1 \
 	    || { tail -40 reports/wholestack-run.log; exit 1; }; \
-	  tail -n +2 reports/failover-default-wholestack.txt | sed "s/^/run $$i: /" >> reports/wholestack.md; \
+	  tail -n +2 reports/failover-lab-wholestack.txt | sed "s/^/run $$i: /" >> reports/wholestack.md; \
 	done
 	cat reports/wholestack.md
 

@@ -4,6 +4,7 @@ lease, cli): role decisions, flap handling, state-aware health."""
 import json
 import os
 import pathlib
+import re
 import socket
 import threading
 import time
@@ -645,8 +646,9 @@ def test_a_promotion_waits_at_most_confirm_wait(guarded, state):
     started = time.monotonic()
     assert lifecycle.sync(node, state, cfg) == 'master'
     assert 0.3 <= time.monotonic() - started < 2 and node.actions == ['up']
-    assert "the peer's stack still runs after 0.3 s (netsocs-caddy): starting all the same" in (
-        pathlib.Path(cfg['log_file']).read_text())
+    # the time waited, as logged: 0.3 s, or a tenth more on a busy machine
+    assert re.search(r"the peer's stack still runs after 0\.[34] s \(netsocs-caddy\): starting all the same",
+                     pathlib.Path(cfg['log_file']).read_text())
 
 
 def test_a_promotion_does_not_wait_for_a_peer_that_does_not_answer(guarded, state):
