@@ -38,7 +38,7 @@ COLLECTION := $(PUBLISH)/ansible_collections/netsocs/failover
 # ansible-test caches its pip bootstrap under $$HOME: give it one of its own.
 TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 
-.PHONY: test static host-tools setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover forwarding-test replica-test hardmount hardmount-test balancer-test cloud-test uninstall-test upgrade-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
+.PHONY: test static host-tools setup docker image lint unit collection sanity import molecule lab lab-test infra installed drill status switchover forwarding-test replica replica-test hardmount hardmount-test balancer-test cloud-test uninstall-test upgrade-test migrate bench rerun mutations repeat wholestack soak sweep lab-destroy clean
 
 test: setup static molecule lab-test
 
@@ -299,6 +299,17 @@ replica-test: setup
 # node A serves alone again (molecule/resources/hardmount.yml,
 # reports/hardmount.md). hardmount-test: the same on a lab of its own, removed
 # afterwards.
+# The replicated layout on make lab-test's lab after its uninstall (about 2
+# minutes): site.yml with inventories/lab-replicated over it, then node A,
+# the MASTER, frozen and thawed with clients reading and writing through the
+# VIP: node-b serves its copy, no write it acknowledged is lost, node-a comes
+# back without divergence (replica.yml's trials; make replica-test runs them
+# with the split brain and node A lost for good, on a lab of its own).
+replica:
+	rm -f reports/replica.md
+	if $(REPLICA_DEPLOY) && $(REPLICA_PLAY) -e replica_phase=trials -e replica_split=false; then rc=0; else rc=1; fi; \
+	  cat reports/replica.md; exit $$rc
+
 hardmount:
 	rm -f reports/hardmount.md
 	if ansible-playbook molecule/resources/hardmount.yml -i inventories/lab/hosts.yml; then rc=0; else rc=1; fi; \
@@ -452,14 +463,16 @@ migrate:
 # stop_keepalived drill as its schedule runs it), the Docker daemon killed on
 # its MASTER, the other drills, a switchover, a rollback, the profile changed
 # both ways, the logs forwarded through a receiver outage, node A (the storage
-# server) frozen under node B's blocking mounts and, last, the failover layer
-# uninstalled with clients watching; the lab is removed whatever the outcome.
+# server) frozen under node B's blocking mounts, the failover layer
+# uninstalled with clients watching and, last, the replicated layout deployed
+# over it, node A frozen and thawed (make replica); the lab is removed
+# whatever the outcome.
 lab-test: setup
 	rm -f reports/drill-*
 	if $(MAKE) adopt-test && $(MAKE) infra && $(MAKE) installed && $(MAKE) wholestack WHOLESTACK_REPS=1 WHOLESTACK_CASES=daemon \
 	  && $(MAKE) drill DRILLS="$(filter-out stop_keepalived,$(DRILLS))" && $(MAKE) switchover && $(MAKE) rollback-test \
 	  && $(MAKE) migrate \
-	  && $(MAKE) forwarding-test && $(MAKE) hardmount && $(MAKE) uninstall-test; then rc=0; else rc=1; fi; \
+	  && $(MAKE) forwarding-test && $(MAKE) hardmount && $(MAKE) uninstall-test && $(MAKE) replica; then rc=0; else rc=1; fi; \
 	  $(MAKE) lab-destroy; exit $$rc
 
 clean:
