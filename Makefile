@@ -447,7 +447,7 @@ rerun: lab
 # soak's own default, 30 s, is for its long runs). After each deploy node-a's link
 # is cut and brought back under that profile, three times (tests/tools/ratio.py,
 # the same stack, the same prober): each within its promises, and the default
-# profile's median client outage at least 2.5x shorter than the reference
+# profile's median client outage at least 3x shorter than the reference
 # timing's (reports/ratio.md).
 migrate:
 	rm -f reports/migration-*.json reports/ratio-*.json

@@ -131,6 +131,21 @@ def first_to_start(critical, containers):
     return [name for name in critical if name in idle]
 
 
+def start_batches(critical, containers, port):
+    """first_to_start's containers in the order a promotion starts them:
+    those that publish `port` (the front door the health check probes) on
+    their own, then the others; each batch side by side. Two starts side by
+    side end together, later than one alone (0.30-0.47 s against 0.19-0.22 s
+    on the lab: dockerd sets up their network namespaces in turn), so the
+    clients' door opens after one start. One batch where no container is
+    known to publish it (the CLI's list, host networking)."""
+    first = first_to_start(critical, containers)
+    door = {c['name'] for c in containers if port in c.get('ports', ())}
+    front = [name for name in first if name in door]
+    rest = [name for name in first if name not in door]
+    return [batch for batch in (front, rest) if batch] if front else [batch for batch in (first,) if batch]
+
+
 def compose_args(action, timeout):
     """The `docker compose` sub-command for an action."""
     return {

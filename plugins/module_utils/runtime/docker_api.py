@@ -77,10 +77,25 @@ def listed_ids(items):
     return [item['Id'] for item in items]
 
 
+def published_ports(record):
+    """The host ports an inspect record's container publishes, sorted: from
+    HostConfig.PortBindings, which a stopped container keeps (a warm
+    standby's)."""
+    bindings = ((record.get('HostConfig') or {}).get('PortBindings') or {}).values()
+    ports = set()
+    for binding in bindings:
+        for entry in binding or ():
+            try:
+                ports.add(int((entry or {}).get('HostPort') or 0))
+            except (TypeError, ValueError):
+                continue
+    return sorted(ports - {0})
+
+
 def parse_inspected(records):
     """`docker inspect` records as compose.parse_ps returns `docker compose
     ps`: [{id, name, service, state, health, exit_code}], sorted by service
-    then name."""
+    then name; and `ports`, the host ports each publishes (published_ports)."""
     result = []
     for record in records:
         state = record.get('State') or {}
@@ -91,6 +106,7 @@ def parse_inspected(records):
             'state': (state.get('Status') or '').lower(),
             'health': ((state.get('Health') or {}).get('Status') or '').lower(),
             'exit_code': state.get('ExitCode', 0),
+            'ports': published_ports(record),
         })
     return sorted(result, key=lambda c: (c['service'] or '', c['name'] or ''))
 

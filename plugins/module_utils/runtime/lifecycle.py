@@ -154,25 +154,32 @@ def prestarted(state, config, now=None, recorded=None):
 def act(node, config, wanted, action, before, serving=None):
     """Run the compose action and check that the project reached `wanted`
     (the containers after, or HookError). A start begins with the critical
-    containers a warm standby kept (`docker start`, the front door serves
-    sooner; serving() is called once they all run); `docker compose up` then
-    starts the rest, in order."""
+    containers a warm standby kept (`docker start`): the one that publishes
+    the front door's port first, so clients are served sooner, then the
+    others (compose.start_batches); serving() is called once they all run.
+    `docker compose up` then starts the rest, in order."""
     started_first = []  # their neighbour entries are set already
-    if action == 'up' and config['critical_first']:
-        first = _compose.first_to_start(config['critical_containers'], before)
-        if first:
-            # One `docker start` each, side by side (one command starts them in turn).
-            import concurrent.futures  # pylint: disable=import-outside-toplevel  # the hooks run every second never need it
-            with concurrent.futures.ThreadPoolExecutor(len(first)) as pool:
-                answers = list(pool.map(node.start, first))
-            failed = ['%s (%s)' % (name, why) for name, why in zip(first, answers) if why is not None]
-            started_first = [name for name, why in zip(first, answers) if why is None]
-            announced = node.announce_neighbours(started_first)
-            log(config['log_file'], 'critical container(s) %s started first%s%s' % (
-                ', '.join(first), ' (neighbours set: %s)' % ', '.join(announced) if announced else '',
-                '; failed, docker compose up follows: ' + ', '.join(failed) if failed else ''))
-            if serving and not failed and len(first) == len(config['critical_containers']):
-                serving()
+    batches = _compose.start_batches(config['critical_containers'], before, config['port']) if (
+        action == 'up' and config['critical_first']) else []
+    failed = []
+    if batches:
+        import concurrent.futures  # pylint: disable=import-outside-toplevel  # the hooks run every second never need it
+    for number, batch in enumerate(batches):
+        # One `docker start` each, side by side (one command starts them in turn).
+        with concurrent.futures.ThreadPoolExecutor(len(batch)) as pool:
+            answers = list(pool.map(node.start, batch))
+        lost = ['%s (%s)' % (name, why) for name, why in zip(batch, answers) if why is not None]
+        failed += lost
+        started = [name for name, why in zip(batch, answers) if why is None]
+        started_first += started
+        announced = node.announce_neighbours(started)
+        log(config['log_file'], 'critical container(s) %s started %s%s%s' % (
+            ', '.join(batch), 'next' if number else (
+                'first (port %d)' % config['port'] if len(batches) > 1 else 'first'),
+            ' (neighbours set: %s)' % ', '.join(announced) if announced else '',
+            '; failed, docker compose up follows: ' + ', '.join(lost) if lost else ''))
+    if serving and batches and not failed and len(started_first) == len(config['critical_containers']):
+        serving()
     if action != 'none':
         node.compose(_compose.compose_args(action, config['command_timeout']))
     after = node.containers()

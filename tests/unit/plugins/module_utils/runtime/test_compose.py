@@ -107,3 +107,25 @@ def test_reached(wanted, items, ok):
 ])
 def test_first_to_start(items, first):
     assert _compose.first_to_start(['netsocs-caddy', 'traefik'], ps(items)) == first
+
+
+def published(items, ports):
+    """ps(items), each container publishing ports[name] (as the Engine API's inspect reads them)."""
+    return [dict(c, ports=ports.get(c['name'], [])) for c in ps(items)]
+
+
+IDLE = [dict(c, State='exited') for c in RUNNING]
+
+
+@pytest.mark.parametrize('containers, batches', [
+    (published(IDLE, {'netsocs-caddy': [80, 443]}), [['netsocs-caddy'], ['traefik']]),  # the door alone, first
+    (published(IDLE, {'traefik': [80]}), [['traefik'], ['netsocs-caddy']]),            # whichever publishes it
+    (published(IDLE, {'netsocs-caddy': [80], 'traefik': [80]}), [['netsocs-caddy', 'traefik']]),
+    (published(IDLE, {'netsocs-caddy': [8080]}), [['netsocs-caddy', 'traefik']]),      # not the door: side by side
+    (ps(IDLE), [['netsocs-caddy', 'traefik']]),                                          # the CLI's list: no ports
+    (published(PARTIAL, {'traefik': [80]}), [['netsocs-caddy']]),                       # the door runs already
+    (published(RUNNING, {'netsocs-caddy': [80]}), []),
+    (published(IDLE, {'mediamtx': [80]}), [['netsocs-caddy', 'traefik']]),             # not a critical one
+])
+def test_start_batches(containers, batches):
+    assert _compose.start_batches(['netsocs-caddy', 'traefik'], containers, 80) == batches

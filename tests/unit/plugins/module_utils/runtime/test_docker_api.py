@@ -31,16 +31,28 @@ def inspected(cid, name, service, status, exit_code=0, health=None):
     return {'Id': cid, 'Name': '/' + name, 'State': state, 'Config': {'Labels': {'com.docker.compose.service': service}}}
 
 
-INSPECTED = {'c1': inspected('c1', 'netsocs-caddy', 'caddy', 'exited', 0, 'unhealthy'),
+def publishing(record, bindings):
+    """The inspect record with HostConfig.PortBindings (a stopped container keeps them)."""
+    return dict(record, HostConfig={'PortBindings': bindings})
+
+
+# netsocs-caddy publishes 80 and 443 (443 on both families), exposes 9000 and 9001 unpublished.
+CADDY_BINDINGS = {'80/tcp': [{'HostIp': '', 'HostPort': '80'}],
+                  '443/tcp': [{'HostIp': '0.0.0.0', 'HostPort': '443'}, {'HostIp': '::', 'HostPort': '443'}],
+                  '9000/tcp': None, '9001/tcp': [{'HostIp': '127.0.0.1', 'HostPort': ''}]}
+INSPECTED = {'c1': publishing(inspected('c1', 'netsocs-caddy', 'caddy', 'exited', 0, 'unhealthy'), CADDY_BINDINGS),
              'c2': inspected('c2', 'traefik', 'traefik', 'exited', 137),
              'c3': inspected('c3', 'mediamtx', 'mediamtx', 'created'),
              'c4': inspected('c4', 'netsocs-recorder', 'recorder', 'running', 0, 'starting')}
 PARSED = [
-    {'id': 'c1', 'name': 'netsocs-caddy', 'service': 'caddy', 'state': 'exited', 'health': 'unhealthy', 'exit_code': 0},
-    {'id': 'c3', 'name': 'mediamtx', 'service': 'mediamtx', 'state': 'created', 'health': '', 'exit_code': 0},
+    {'id': 'c1', 'name': 'netsocs-caddy', 'service': 'caddy', 'state': 'exited', 'health': 'unhealthy', 'exit_code': 0,
+     'ports': [80, 443]},
+    {'id': 'c3', 'name': 'mediamtx', 'service': 'mediamtx', 'state': 'created', 'health': '', 'exit_code': 0,
+     'ports': []},
     {'id': 'c4', 'name': 'netsocs-recorder', 'service': 'recorder', 'state': 'running', 'health': 'starting',
-     'exit_code': 0},
-    {'id': 'c2', 'name': 'traefik', 'service': 'traefik', 'state': 'exited', 'health': '', 'exit_code': 137},
+     'exit_code': 0, 'ports': []},
+    {'id': 'c2', 'name': 'traefik', 'service': 'traefik', 'state': 'exited', 'health': '', 'exit_code': 137,
+     'ports': []},
 ]
 
 

@@ -1058,6 +1058,30 @@ def test_the_default_standby_is_warm_a_demotion_stops_and_keeps_the_containers(w
             in pathlib.Path(warm['log_file']).read_text())
 
 
+def test_the_critical_container_that_publishes_the_port_starts_alone_first(warm, state):
+    # netsocs-caddy publishes port 80 (the health check's, the clients'):
+    # it starts on its own, then traefik; two side by side end later than
+    # one alone, and the clients wait only for the one
+    state.update(role='backup')
+    stack = [dict(c, state='exited', ports=[80, 443] if c['name'] == 'netsocs-caddy' else []) for c in RUNNING]
+    node = FakeNode([True], stack)
+    assert lifecycle.sync(node, state, dict(warm, critical_containers=['traefik', 'netsocs-caddy'])) == 'master'
+    assert node.actions == ['start netsocs-caddy', 'start traefik', 'up']
+    assert node.announced == [['netsocs-caddy'], ['traefik'], ['mediamtx']]
+    text = pathlib.Path(warm['log_file']).read_text()
+    assert 'critical container(s) netsocs-caddy started first (port 80) (neighbours set: 10.0.0.2)\n' in text
+    assert 'critical container(s) traefik started next (neighbours set: 10.0.0.2)\n' in text
+
+
+def test_a_switchover_prestart_reports_serving_once_every_critical_container_runs(warm, state):
+    served = []
+    stack = [dict(c, state='exited', ports=[80] if c['name'] == 'netsocs-caddy' else []) for c in RUNNING]
+    node = FakeNode([False], stack)
+    node.start = lambda name: (node.actions.append('start ' + name), served.append('before ' + name))[0] and None
+    lifecycle.prestart(node, state, warm, serving=lambda: served.append('serving'))
+    assert served == ['before netsocs-caddy', 'before traefik', 'serving']
+
+
 def test_critical_first_can_be_turned_off(warm, state):
     state.update(role='backup')
     node = FakeNode([True], [dict(c, state='exited') for c in RUNNING])
