@@ -34,7 +34,7 @@ VIP = '172.30.99.100'
 # lifecycle.act, compose.start_batches). The door's container started with
 # the other critical one side by side (0.45 s), CI run 21 measured 2.94x
 # inside make lab-test (1.30 s against 3.82 s) and runs 22-25 3.81-4.34x;
-# alone, the lab's cuts cost 0.80-0.91 s (15 of them, 2026-12-05), 4.12x.
+# alone, the lab's cuts cost 0.80-1.10 s (18, 16 at most 0.91 s), 4.12x.
 MIN_RATIO = 3.0
 REPS = 3
 # (trial, action, expected holder): the hard loss, then the return.
