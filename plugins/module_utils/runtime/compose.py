@@ -143,7 +143,7 @@ def start_batches(critical, containers, port):
     door = {c['name'] for c in containers if port in c.get('ports', ())}
     front = [name for name in first if name in door]
     rest = [name for name in first if name not in door]
-    return [batch for batch in (front, rest) if batch] if front else [batch for batch in (first,) if batch]
+    return [batch for batch in (front, rest) if batch]
 
 
 def compose_args(action, timeout):

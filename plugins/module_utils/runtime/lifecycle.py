@@ -161,24 +161,22 @@ def act(node, config, wanted, action, before, serving=None):
     started_first = []  # their neighbour entries are set already
     batches = _compose.start_batches(config['critical_containers'], before, config['port']) if (
         action == 'up' and config['critical_first']) else []
-    failed = []
     if batches:
         import concurrent.futures  # pylint: disable=import-outside-toplevel  # the hooks run every second never need it
     for number, batch in enumerate(batches):
         # One `docker start` each, side by side (one command starts them in turn).
         with concurrent.futures.ThreadPoolExecutor(len(batch)) as pool:
             answers = list(pool.map(node.start, batch))
-        lost = ['%s (%s)' % (name, why) for name, why in zip(batch, answers) if why is not None]
-        failed += lost
+        failed = ['%s (%s)' % (name, why) for name, why in zip(batch, answers) if why is not None]
         started = [name for name, why in zip(batch, answers) if why is None]
         started_first += started
         announced = node.announce_neighbours(started)
+        when = 'next' if number else 'first (port %d)' % config['port'] if len(batches) > 1 else 'first'
         log(config['log_file'], 'critical container(s) %s started %s%s%s' % (
-            ', '.join(batch), 'next' if number else (
-                'first (port %d)' % config['port'] if len(batches) > 1 else 'first'),
-            ' (neighbours set: %s)' % ', '.join(announced) if announced else '',
-            '; failed, docker compose up follows: ' + ', '.join(lost) if lost else ''))
-    if serving and batches and not failed and len(started_first) == len(config['critical_containers']):
+            ', '.join(batch), when, ' (neighbours set: %s)' % ', '.join(announced) if announced else '',
+            '; failed, docker compose up follows: ' + ', '.join(failed) if failed else ''))
+    # Every critical container runs (none failed, none ran before: those are not restarted here).
+    if serving and batches and len(started_first) == len(config['critical_containers']):
         serving()
     if action != 'none':
         node.compose(_compose.compose_args(action, config['command_timeout']))
